@@ -1,0 +1,1 @@
+//! The MVCC index: key → revision history with etcd semantics.

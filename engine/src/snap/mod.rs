@@ -1,0 +1,1 @@
+//! Snapshot files in `<data-dir>/member/snap/`.
