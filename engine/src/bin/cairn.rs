@@ -1,0 +1,20 @@
+//! The `cairn` server binary. See `cairn --help` and docs/operations.md.
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let config = cairn_engine::config::Config::parse();
+    cairn_engine::server::init_logging(&config.log_level);
+    if let Err(e) = config.validate() {
+        eprintln!("cairn: {e}");
+        std::process::exit(2);
+    }
+    if let Err(e) = cairn_engine::server::run(config) {
+        tracing::error!("{e}");
+        eprintln!("cairn: {e}");
+        std::process::exit(1);
+    }
+}

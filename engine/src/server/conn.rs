@@ -1,0 +1,219 @@
+//! Client connections, on whichever executor accepted them.
+//!
+//! A connection starts with the protocol preface, then carries frames both
+//! ways. The reader verifies each frame before anything else looks at it and
+//! hands verified requests to the shard in one message per socket read; the
+//! writer coalesces responses into few socket writes. Responses may come
+//! back out of order; the request id ties them to their requests.
+//!
+//! Bad input is answered, not obeyed: a frame that fails verification gets
+//! an error response (id 0 when its id cannot be trusted) and the
+//! connection goes on; broken framing (a bad preface, a length over the
+//! limit) closes the connection. Neither affects any other connection.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_wire::{check_preface, decode_request, rpc, Channel, Encoder, FrameDecoder, WireError};
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::LocalReceiver;
+use glommio::net::{TcpListener, TcpStream};
+use glommio::task::JoinHandle;
+
+use super::route::{ConnId, Router, ToShard};
+use super::{ServerError, Shared};
+use crate::limits;
+
+/// Accept loops for every client URL, on this executor's own listener.
+pub struct Listeners {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.cancel();
+        }
+    }
+}
+
+/// Bind this executor's listeners (SO_REUSEPORT, so every executor binds
+/// the same address and the kernel spreads connections) and start accepting.
+pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, ServerError> {
+    let addrs = shared.config.client_listen_addrs()?;
+    let mut tasks = Vec::new();
+    for addr in addrs {
+        let listener = TcpListener::bind(addr).map_err(|e| ServerError::Listen {
+            addr,
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        if router.executor() == 0 {
+            tracing::info!(%addr, "serving client requests");
+        }
+        let router = router.clone();
+        let shared = shared.clone();
+        let task = glommio::spawn_local(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        let router = router.clone();
+                        let shared = shared.clone();
+                        glommio::spawn_local(async move {
+                            serve(shared, router, stream).await;
+                        })
+                        .detach();
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off
+                        // rather than spin, and keep serving existing clients.
+                        tracing::warn!(%addr, "accept failed: {e}");
+                        glommio::timer::sleep(Duration::from_millis(limits::ACCEPT_BACKOFF_MS)).await;
+                    }
+                }
+            }
+        })
+        .detach();
+        tasks.push(task);
+    }
+    Ok(Listeners { tasks })
+}
+
+/// Serve one connection until the client closes it or breaks the protocol.
+async fn serve(shared: Arc<Shared>, router: Rc<Router>, stream: TcpStream) {
+    let peer = stream.peer_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let (mut rd, wr) = futures_lite::io::split(stream);
+
+    let mut preface = [0u8; cairn_wire::limits::PREFACE_BYTES];
+    let got = glommio::timer::timeout(Duration::from_millis(limits::PREFACE_TIMEOUT_MS), async {
+        rd.read_exact(&mut preface)
+            .await
+            .map_err(|e| glommio::GlommioError::IoError(e))
+    })
+    .await;
+    if got.is_err() {
+        tracing::debug!(?peer, "connection closed before a complete preface");
+        return;
+    }
+    if let Err(e) = check_preface(&preface, Channel::Client) {
+        tracing::info!(?peer, "closing connection: {e}");
+        return;
+    }
+
+    let (conn, out_rx) = router.register();
+    let inflight = Rc::new(Inflight::new());
+    let writer = glommio::spawn_local(write_loop(wr, out_rx, inflight.clone()));
+    let result = read_loop(&shared, &router, conn, &mut rd, &inflight).await;
+    if let Err(e) = result {
+        tracing::info!(?peer, "closing connection: {e}");
+    }
+    router.unregister(conn);
+    // The writer ends when its queue is closed and drained.
+    writer.await;
+}
+
+/// Requests of one connection that have not been answered yet.
+struct Inflight {
+    count: Cell<usize>,
+    /// Wakes the reader when the writer has made room.
+    room: glommio::sync::Semaphore,
+}
+
+impl Inflight {
+    fn new() -> Self {
+        Inflight {
+            count: Cell::new(0),
+            room: glommio::sync::Semaphore::new(0),
+        }
+    }
+
+    fn add(&self, n: usize) {
+        self.count.set(self.count.get() + n);
+    }
+
+    fn done(&self, n: usize) {
+        self.count.set(self.count.get().saturating_sub(n));
+        self.room.signal(1);
+    }
+}
+
+async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
+    shared: &Shared,
+    router: &Router,
+    conn: ConnId,
+    rd: &mut R,
+    inflight: &Inflight,
+) -> Result<(), WireError> {
+    let mut decoder = FrameDecoder::new(
+        shared.config.max_request_bytes as usize + cairn_wire::limits::ENVELOPE_OVERHEAD_BYTES,
+    );
+    let mut encoder = Encoder::new();
+    loop {
+        while inflight.count.get() >= limits::CONN_INFLIGHT_MAX {
+            let _ = inflight.room.acquire(1).await;
+        }
+        let n = match rd.read(decoder.read_buf()).await {
+            Ok(0) => return decoder.finish(),
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(conn, "read failed: {e}");
+                return Ok(());
+            }
+        };
+        decoder.commit(n)?;
+        let mut frames = Vec::new();
+        while let Some(frame) = decoder.next_frame()? {
+            match decode_request(frame) {
+                Ok(_) => frames.push(Bytes::copy_from_slice(frame)),
+                Err(e) if e.is_fatal_to_connection() => return Err(e),
+                Err(e) => {
+                    let reply = encoder.error_response(0, None, rpc::ErrorCode::InvalidArgument, &e.to_string());
+                    inflight.add(1);
+                    router.reply_local(conn, reply.to_vec());
+                }
+            }
+        }
+        if frames.is_empty() {
+            continue;
+        }
+        inflight.add(frames.len());
+        let msg = ToShard {
+            origin: router.executor(),
+            conn,
+            frames,
+        };
+        if router.send_to_shard(msg).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+async fn write_loop<W: futures_lite::io::AsyncWrite + Unpin>(
+    mut wr: W,
+    out_rx: LocalReceiver<Vec<u8>>,
+    inflight: Rc<Inflight>,
+) {
+    let mut batch: Vec<u8> = Vec::with_capacity(limits::CONN_WRITE_BATCH_BYTES_MAX);
+    while let Some(frame) = out_rx.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&frame);
+        let mut n = 1;
+        while batch.len() < limits::CONN_WRITE_BATCH_BYTES_MAX {
+            match futures_lite::future::poll_once(out_rx.recv()).await {
+                Some(Some(frame)) => {
+                    batch.extend_from_slice(&frame);
+                    n += 1;
+                }
+                _ => break,
+            }
+        }
+        if wr.write_all(&batch).await.is_err() {
+            return;
+        }
+        inflight.done(n);
+    }
+    let _ = wr.flush().await;
+}

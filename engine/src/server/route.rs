@@ -1,0 +1,200 @@
+//! Routing between executors: requests to the shard, responses back to the
+//! executor that owns the connection. One place decides where a message
+//! goes; everything else calls it.
+//!
+//! The shard must never wait on a slow connection, so it does not send
+//! responses itself: it drops them into a per-executor outbox and a drain
+//! task per executor carries them over the mesh. The outboxes are bounded by
+//! the shard's own admission limit (every admitted request produces exactly
+//! one response), and each connection's queue by its in-flight limit.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use glommio::channels::channel_mesh::{Receivers, Senders};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+
+use crate::limits;
+
+/// The executor that owns the shard (milestone 1: one shard per node).
+pub const SHARD_EXECUTOR: usize = 0;
+
+/// A connection, unique within its executor.
+pub type ConnId = u64;
+
+/// Verified request frames from one connection, in the order they arrived.
+pub struct ToShard {
+    pub origin: usize,
+    pub conn: ConnId,
+    /// Each frame is one verified request flatbuffer (no length prefix).
+    pub frames: Vec<Bytes>,
+}
+
+/// Response frames (length prefix included) for connections of one executor.
+pub struct FromShard {
+    pub items: Vec<(ConnId, Vec<u8>)>,
+}
+
+pub struct Router {
+    me: usize,
+    to_shard: Senders<ToShard>,
+    from_shard: Senders<FromShard>,
+    /// On the shard's executor: the shard's inbox, fed by local connections
+    /// and by the mesh.
+    shard_inbox: Option<Rc<LocalSender<ToShard>>>,
+    shard_inbox_rx: Cell<Option<LocalReceiver<ToShard>>>,
+    conns: RefCell<HashMap<ConnId, LocalSender<Vec<u8>>>>,
+    next_conn: Cell<ConnId>,
+    /// Responses waiting to be carried to each executor, and the doorbell
+    /// of the task that carries them.
+    outbox: RefCell<Vec<Vec<(ConnId, Vec<u8>)>>>,
+    doorbells: RefCell<Vec<Option<LocalSender<()>>>>,
+}
+
+impl Router {
+    pub fn new(me: usize, to_shard: Senders<ToShard>, from_shard: Senders<FromShard>) -> Self {
+        let peers = to_shard.nr_consumers();
+        let (inbox, inbox_rx) = if me == SHARD_EXECUTOR {
+            let (tx, rx) = local_channel::new_bounded(limits::SHARD_INBOX_CAPACITY);
+            (Some(Rc::new(tx)), Some(rx))
+        } else {
+            (None, None)
+        };
+        Router {
+            me,
+            to_shard,
+            from_shard,
+            shard_inbox: inbox,
+            shard_inbox_rx: Cell::new(inbox_rx),
+            conns: RefCell::new(HashMap::new()),
+            next_conn: Cell::new(1),
+            outbox: RefCell::new((0..peers).map(|_| Vec::new()).collect()),
+            doorbells: RefCell::new((0..peers).map(|_| None).collect()),
+        }
+    }
+
+    pub fn executor(&self) -> usize {
+        self.me
+    }
+
+    /// Spawn the tasks that move messages between executors.
+    pub fn start(self: Rc<Self>, mut to_shard_rx: Receivers<ToShard>, mut from_shard_rx: Receivers<FromShard>) {
+        // Requests arriving over the mesh join the local ones in the inbox.
+        if let Some(inbox) = &self.shard_inbox {
+            for (_, rx) in to_shard_rx.streams() {
+                let inbox = inbox.clone();
+                glommio::spawn_local(async move {
+                    while let Some(msg) = rx.recv().await {
+                        if inbox.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .detach();
+            }
+        }
+        // Responses from the shard go to their connections.
+        for (_, rx) in from_shard_rx.streams() {
+            let router = self.clone();
+            glommio::spawn_local(async move {
+                while let Some(msg) = rx.recv().await {
+                    router.dispatch(msg.items);
+                }
+            })
+            .detach();
+        }
+        // One drain task per destination executor, woken by its doorbell.
+        if self.me == SHARD_EXECUTOR {
+            for dest in 0..self.outbox.borrow().len() {
+                let (bell, ring) = local_channel::new_bounded::<()>(1);
+                self.doorbells.borrow_mut()[dest] = Some(bell);
+                let router = self.clone();
+                glommio::spawn_local(async move {
+                    while ring.recv().await.is_some() {
+                        let items = std::mem::take(&mut router.outbox.borrow_mut()[dest]);
+                        if items.is_empty() {
+                            continue;
+                        }
+                        if dest == router.me {
+                            router.dispatch(items);
+                        } else if router
+                            .from_shard
+                            .send_to(dest, FromShard { items })
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                })
+                .detach();
+            }
+        }
+    }
+
+    /// The shard's inbox; only the shard's executor has one, once.
+    pub fn take_shard_inbox(&self) -> Option<LocalReceiver<ToShard>> {
+        self.shard_inbox_rx.take()
+    }
+
+    /// Register a new connection; its responses arrive on the returned queue.
+    pub fn register(&self) -> (ConnId, LocalReceiver<Vec<u8>>) {
+        let id = self.next_conn.get();
+        self.next_conn.set(id + 1);
+        let (tx, rx) = local_channel::new_bounded(limits::CONN_OUTBOUND_CAPACITY);
+        self.conns.borrow_mut().insert(id, tx);
+        (id, rx)
+    }
+
+    pub fn unregister(&self, conn: ConnId) {
+        self.conns.borrow_mut().remove(&conn);
+    }
+
+    /// Hand requests to the shard, waiting while its queues are full.
+    pub async fn send_to_shard(&self, msg: ToShard) -> Result<(), ()> {
+        match &self.shard_inbox {
+            Some(inbox) => inbox.send(msg).await.map_err(|_| ()),
+            None => self.to_shard.send_to(SHARD_EXECUTOR, msg).await.map_err(|_| ()),
+        }
+    }
+
+    /// Answer a connection of this executor directly (errors found before a
+    /// request reached the shard). Never waits.
+    pub fn reply_local(&self, conn: ConnId, frame: Vec<u8>) {
+        self.dispatch(vec![(conn, frame)]);
+    }
+
+    /// Queue a response for a connection on executor `origin`. Never waits.
+    pub fn reply(&self, origin: usize, conn: ConnId, frame: Vec<u8>) {
+        self.outbox.borrow_mut()[origin].push((conn, frame));
+    }
+
+    /// Wake the drain tasks of every executor that has queued responses.
+    pub fn flush(&self) {
+        let outbox = self.outbox.borrow();
+        let bells = self.doorbells.borrow();
+        for (dest, items) in outbox.iter().enumerate() {
+            if !items.is_empty() {
+                if let Some(bell) = &bells[dest] {
+                    // A full doorbell means the drain task is already due.
+                    let _ = bell.try_send(());
+                }
+            }
+        }
+    }
+
+    fn dispatch(&self, items: Vec<(ConnId, Vec<u8>)>) {
+        let conns = self.conns.borrow();
+        for (conn, frame) in items {
+            if let Some(tx) = conns.get(&conn) {
+                // The connection admits at most CONN_INFLIGHT_MAX requests,
+                // so its queue cannot be full unless it is closing.
+                if tx.try_send(frame).is_err() {
+                    tracing::debug!(conn, "dropping response for a closing connection");
+                }
+            }
+        }
+    }
+}

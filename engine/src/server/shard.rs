@@ -1,0 +1,744 @@
+//! The shard: one Raft group, one WAL, one MVCC index, owned by one
+//! executor.
+//!
+//! The shard runs one loop over events: requests from connections, clock
+//! ticks, and WAL durability notices. Each pass
+//!
+//! 1. turns all waiting write requests into **one** Raft proposal (one
+//!    batch of entries, so one WAL write and one fdatasync), and all
+//!    waiting linearizable reads into **one** ReadIndex round;
+//! 2. drains Raft's `Ready`: hands entries and hard state to the WAL (the
+//!    durability notice comes back later as an event, so the next batch can
+//!    be proposed while this one is being synced), applies committed entries
+//!    to the MVCC index and answers their requests, and answers reads whose
+//!    barrier has been applied.
+//!
+//! A log entry's payload is a 16-byte envelope (proposing member, proposal
+//! sequence number) followed by the client's request frame exactly as it
+//! was received and verified. The envelope lets the member that proposed a
+//! request find its waiting client when the entry is applied, whoever
+//! appended it to the log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use cairn_raft::{self as raft, RawNode};
+use cairn_wire::{decode_request, rpc, Encoder, Header, RequestBodyView, StatusResult};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+
+use super::apply::{self, Class};
+use super::meta::Identity;
+use super::raftlog::RaftLog;
+use super::route::{ConnId, Router, ToShard};
+use super::Shared;
+use crate::io::DmaFs;
+use crate::limits;
+use crate::mvcc::{Mvcc, MvccConfig};
+use crate::wal::{self, Lsn, Record, Wal, WalOptions};
+
+/// Bytes of the envelope in front of every proposed request frame.
+const ENVELOPE_BYTES: usize = 16;
+
+/// A request waiting for its answer, and where the answer goes.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    executor: usize,
+    conn: ConnId,
+}
+
+/// Events the shard loop reacts to.
+enum Event {
+    Requests(ToShard),
+    Tick,
+    Persisted(PersistJob),
+}
+
+/// Persist jobs in flight are at most the persist queue plus the one the
+/// persister is waiting on, so this queue of finished jobs never fills and
+/// the persister never waits on the shard (which may be waiting on it).
+const PERSISTED_CAPACITY: usize = limits::SHARD_PERSIST_QUEUE_MAX + 2;
+
+/// A Ready's writes, handed to the WAL and waiting to become durable.
+struct PersistJob {
+    lsn: Lsn,
+    entries: Vec<raft::Entry>,
+    hard_state: Option<raft::HardState>,
+    messages: Vec<raft::Message>,
+}
+
+/// Linearizable reads sharing one ReadIndex round.
+struct ReadBatch {
+    reads: Vec<(Origin, Bytes)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alarm {
+    NoSpace,
+}
+
+pub struct Shard {
+    shared: Arc<Shared>,
+    router: Rc<Router>,
+    identity: Identity,
+    node: RawNode<RaftLog>,
+    log: RaftLog,
+    wal: Wal<DmaFs>,
+    mvcc: Mvcc,
+    enc: Encoder,
+    events: LocalReceiver<Event>,
+    events_tx: Rc<LocalSender<Event>>,
+    persisted: LocalReceiver<Event>,
+    persist_tx: LocalSender<PersistJob>,
+    /// Hard state not yet written: a commit-only change waits for the next
+    /// WAL write instead of costing an fdatasync of its own.
+    unwritten_hard_state: Option<raft::HardState>,
+    next_seq: u64,
+    pending_writes: HashMap<u64, (Origin, u64)>,
+    next_read_ctx: u64,
+    reads_waiting_index: BTreeMap<u64, ReadBatch>,
+    /// Reads whose barrier index is known, by that index.
+    reads_waiting_apply: BTreeMap<u64, Vec<ReadBatch>>,
+    applied: u64,
+    term: u64,
+    leader: u64,
+    alarms: Vec<Alarm>,
+    quota_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error(transparent)]
+    Identity(#[from] super::meta::IdentityError),
+    #[error("cannot open the WAL: {0}")]
+    Wal(#[from] wal::WalError),
+    #[error("cannot open the data directory: {0}")]
+    Io(#[from] crate::io::IoError),
+    #[error("cannot start raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("{0}")]
+    Recovery(String),
+}
+
+impl Shard {
+    /// Open the member's storage and rebuild its state: identity, WAL
+    /// replay, Raft node. Runs on the shard's executor.
+    pub async fn open(shared: Arc<Shared>, router: Rc<Router>) -> Result<Shard, ShardError> {
+        let config = &shared.config;
+        let data_dir = config.data_dir();
+        let member_dir = data_dir.join("member");
+        let (identity, created) = Identity::load_or_create(&member_dir, config)?;
+        tracing::info!(
+            name = %config.name,
+            member_id = %format!("{:x}", identity.member_id),
+            cluster_id = %format!("{:x}", identity.cluster_id),
+            data_dir = %data_dir.display(),
+            "{} member",
+            if created { "starting a new" } else { "restarting" }
+        );
+
+        let wal_dir = wal::dir(&data_dir);
+        let fs = DmaFs::new(&member_dir).await?;
+        let (wal, recovered) = wal::open(fs, &wal_dir, WalOptions::default()).await?;
+        tracing::info!(
+            entries = recovered.entries.len(),
+            last_index = recovered.last_index(),
+            commit = recovered.hard_state.commit,
+            "replayed the WAL"
+        );
+
+        let conf_state = raft::ConfState::with_voters(&identity.voter_ids());
+        let log = RaftLog::new(conf_state);
+        log.restore(&recovered)
+            .map_err(|e| ShardError::Recovery(format!("WAL does not form a Raft log: {e}")))?;
+
+        let election_tick = (config.election_timeout_ms / config.heartbeat_interval_ms).max(2) as usize;
+        let mut rc = raft::Config::new(identity.member_id, election_tick, 1);
+        rc.applied = recovered.snapshot.index;
+        rc.seed = identity.member_id ^ recovered.hard_state.term;
+        let mut node = RawNode::new(&rc, log.clone())?;
+        if identity.members.len() == 1 {
+            // A lone voter need not wait out an election timeout.
+            node.campaign();
+        }
+
+        let mvcc = Mvcc::new(MvccConfig {
+            txn_ops_max: config.max_txn_ops,
+            ..MvccConfig::default()
+        });
+        let (events_tx, events) = local_channel::new_bounded(limits::SHARD_EVENTS_CAPACITY);
+        let events_tx = Rc::new(events_tx);
+        let (persist_tx, persist_rx) = local_channel::new_bounded(limits::SHARD_PERSIST_QUEUE_MAX);
+        let (persisted_tx, persisted) = local_channel::new_bounded(PERSISTED_CAPACITY);
+        spawn_persister(shared.clone(), wal.clone(), persist_rx, persisted_tx);
+        let inbox = router
+            .take_shard_inbox()
+            .ok_or_else(|| ShardError::Recovery("shard inbox already taken".into()))?;
+        spawn_inbox_forwarder(inbox, events_tx.clone());
+        spawn_ticker(shared.clone(), events_tx.clone());
+
+        Ok(Shard {
+            quota_bytes: config.quota_bytes(),
+            shared,
+            router,
+            identity,
+            node,
+            log,
+            wal,
+            mvcc,
+            enc: Encoder::new(),
+            events,
+            events_tx,
+            persisted,
+            persist_tx,
+            unwritten_hard_state: None,
+            next_seq: 1,
+            pending_writes: HashMap::new(),
+            next_read_ctx: 1,
+            reads_waiting_index: BTreeMap::new(),
+            reads_waiting_apply: BTreeMap::new(),
+            applied: recovered.snapshot.index,
+            term: recovered.hard_state.term,
+            leader: 0,
+            alarms: Vec::new(),
+        })
+    }
+
+    /// Serve until the server stops or the WAL fails.
+    pub async fn run(mut self) {
+        let _keep_alive = self.events_tx.clone();
+        while !self.shared.stopping() {
+            // Durability notices first: they unblock commits.
+            let next = futures_lite::future::or(self.persisted.recv(), self.events.recv());
+            let Some(first) = next.await else {
+                break;
+            };
+            let mut writes: Vec<Bytes> = Vec::new();
+            let mut reads: Vec<(Origin, Bytes)> = Vec::new();
+            self.handle(first, &mut writes, &mut reads);
+            // Take everything that is already waiting, so one pass batches
+            // as many requests as possible into one proposal.
+            while writes.len() < limits::PROPOSAL_BATCH_MAX {
+                let next = futures_lite::future::or(self.persisted.recv(), self.events.recv());
+                match futures_lite::future::poll_once(next).await {
+                    Some(Some(ev)) => self.handle(ev, &mut writes, &mut reads),
+                    _ => break,
+                }
+            }
+            self.propose(writes, reads);
+            if let Err(e) = self.drain_ready().await {
+                self.shared.fail(e);
+                break;
+            }
+            self.router.flush();
+        }
+        tracing::info!("shard stopped");
+    }
+
+    fn header(&self) -> Header {
+        Header {
+            cluster_id: self.identity.cluster_id,
+            member_id: self.identity.member_id,
+            revision: self.mvcc.current_revision(),
+            raft_term: self.term,
+        }
+    }
+
+    fn handle(&mut self, ev: Event, writes: &mut Vec<Bytes>, reads: &mut Vec<(Origin, Bytes)>) {
+        match ev {
+            Event::Tick => self.node.tick(),
+            Event::Persisted(job) => self.persisted(job),
+            Event::Requests(msg) => {
+                let origin = Origin {
+                    executor: msg.origin,
+                    conn: msg.conn,
+                };
+                for frame in msg.frames {
+                    self.admit(origin, frame, writes, reads);
+                }
+            }
+        }
+    }
+
+    /// Sort one verified request frame into writes, reads, or an answer now.
+    fn admit(&mut self, origin: Origin, frame: Bytes, writes: &mut Vec<Bytes>, reads: &mut Vec<(Origin, Bytes)>) {
+        let Ok(req) = decode_request(&frame) else {
+            // Verified by the connection; failing here is a bug there.
+            unreachable_frame(&frame);
+            return;
+        };
+        match apply::classify(&req.body) {
+            Class::Write => {
+                if self.alarms.contains(&Alarm::NoSpace) && apply::may_grow(&req.body) {
+                    self.reply_error(origin, req.id, rpc::ErrorCode::ResourceExhausted, "etcdserver: mvcc: database space exceeded");
+                    return;
+                }
+                if self.pending_writes.len() >= limits::SHARD_PENDING_MAX {
+                    self.reply_error(origin, req.id, rpc::ErrorCode::ResourceExhausted, "etcdserver: too many requests");
+                    return;
+                }
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let mut payload = BytesMut::with_capacity(ENVELOPE_BYTES + frame.len());
+                payload.put_u64_le(self.identity.member_id);
+                payload.put_u64_le(seq);
+                payload.put_slice(&frame);
+                self.pending_writes.insert(seq, (origin, req.id));
+                writes.push(payload.freeze());
+            }
+            Class::LinearRead => reads.push((origin, frame)),
+            Class::LocalRead => self.serve_read(origin, &frame),
+            Class::Unsupported => {
+                let msg = format!(
+                    "etcdserver: {} is not supported by this version of cairn yet",
+                    req.body.type_name()
+                );
+                self.reply_error(origin, req.id, rpc::ErrorCode::Unimplemented, &msg);
+            }
+        }
+    }
+
+    fn propose(&mut self, writes: Vec<Bytes>, reads: Vec<(Origin, Bytes)>) {
+        if !writes.is_empty() {
+            let seqs: Vec<u64> = writes.iter().map(|p| envelope(p).1).collect();
+            if let Err(e) = self.node.propose(writes) {
+                let message = match e {
+                    raft::Error::ProposalDropped(_) if self.leader == 0 => "etcdserver: no leader",
+                    _ => "etcdserver: too many requests",
+                };
+                for seq in seqs {
+                    if let Some((origin, id)) = self.pending_writes.remove(&seq) {
+                        self.reply_error(origin, id, rpc::ErrorCode::Unavailable, message);
+                    }
+                }
+            }
+        }
+        if !reads.is_empty() {
+            let ctx = self.next_read_ctx;
+            self.next_read_ctx += 1;
+            self.node.read_index(ctx);
+            self.reads_waiting_index.insert(ctx, ReadBatch { reads });
+        }
+    }
+
+    /// Handle every Ready Raft has, in the order its contract asks.
+    async fn drain_ready(&mut self) -> Result<(), String> {
+        while self.node.has_ready() {
+            let rd = self.node.ready();
+            if let Some(ss) = rd.soft_state {
+                if ss.leader != self.leader {
+                    tracing::info!(leader = %format!("{:x}", ss.leader), "leader changed");
+                }
+                self.leader = ss.leader;
+            }
+            if let Some(hs) = rd.hard_state {
+                self.term = hs.term;
+            }
+            // Single-member milestone: there are no peers to send to yet.
+            debug_assert!(rd.messages.iter().all(|m| m.to == self.identity.member_id));
+
+            let hard_state = rd.hard_state.or(self.unwritten_hard_state.take());
+            if !rd.entries.is_empty() || rd.must_sync {
+                let lsn = self.write_wal(&rd.entries, hard_state).await?;
+                let job = PersistJob {
+                    lsn,
+                    entries: rd.entries,
+                    hard_state,
+                    messages: rd.persisted_messages,
+                };
+                if self.persist_tx.send(job).await.is_err() {
+                    return Err("WAL persister stopped".into());
+                }
+            } else {
+                self.unwritten_hard_state = hard_state;
+                for m in rd.persisted_messages {
+                    self.step_local(m);
+                }
+            }
+
+            for entry in rd.committed_entries {
+                self.apply_entry(&entry);
+            }
+            self.node.on_applied(self.applied);
+
+            for rs in rd.read_states {
+                if let Some(batch) = self.reads_waiting_index.remove(&rs.context) {
+                    self.reads_waiting_apply.entry(rs.index).or_default().push(batch);
+                }
+            }
+            self.serve_ready_reads();
+        }
+        Ok(())
+    }
+
+    async fn write_wal(&mut self, entries: &[raft::Entry], hs: Option<raft::HardState>) -> Result<Lsn, String> {
+        let mut records: Vec<Record<'_>> = entries
+            .iter()
+            .map(|e| Record::Entry {
+                index: e.index,
+                term: e.term,
+                kind: super::raftlog::kind_code(e.kind),
+                payload: &e.data,
+            })
+            .collect();
+        if let Some(hs) = hs {
+            records.push(Record::HardState(wal::HardState {
+                term: hs.term,
+                vote: hs.vote,
+                commit: hs.commit,
+            }));
+        }
+        self.wal
+            .append(&records)
+            .await
+            .map_err(|e| format!("WAL append failed, stopping (fail-stop): {e}"))
+    }
+
+    /// Entries and hard state of a Ready are durable.
+    fn persisted(&mut self, job: PersistJob) {
+        if let Some(hs) = job.hard_state {
+            self.log.set_hard_state(hs);
+        }
+        if let Some(last) = job.entries.last() {
+            let (index, term) = (last.index, last.term);
+            self.log.append(&job.entries);
+            self.node.on_persisted(index, term);
+        }
+        for m in job.messages {
+            self.step_local(m);
+        }
+    }
+
+    /// A message to ourselves (a lone voter's vote and append responses).
+    fn step_local(&mut self, m: raft::Message) {
+        if m.to == self.identity.member_id {
+            if let Err(e) = self.node.step(m) {
+                tracing::debug!("dropping local raft message: {e}");
+            }
+        }
+    }
+
+    fn apply_entry(&mut self, entry: &raft::Entry) {
+        self.applied = entry.index;
+        if entry.kind != raft::EntryKind::Normal || entry.data.is_empty() {
+            // Leader no-ops carry nothing; membership changes arrive with
+            // the cluster milestone.
+            return;
+        }
+        if entry.data.len() < ENVELOPE_BYTES {
+            tracing::error!(index = entry.index, "log entry too short for its envelope; skipped");
+            return;
+        }
+        let (proposer, seq) = envelope(&entry.data);
+        let frame = &entry.data[ENVELOPE_BYTES..];
+        let origin = if proposer == self.identity.member_id {
+            self.pending_writes.remove(&seq).map(|(origin, _)| origin)
+        } else {
+            None
+        };
+        let Ok(req) = decode_request(frame) else {
+            // Entries are verified before they are proposed and CRC-checked
+            // on disk; every member skips the same entry the same way.
+            tracing::error!(index = entry.index, "log entry does not decode; skipped");
+            return;
+        };
+        let id = req.id;
+        let result = self.apply_write(&req.body);
+        self.check_quota();
+        let Some(origin) = origin else { return };
+        let header = self.header();
+        let frame = match result {
+            Ok(Applied::Put(r)) => apply::encode_put(&mut self.enc, id, &header, &r).to_vec(),
+            Ok(Applied::Delete(r)) => apply::encode_delete(&mut self.enc, id, &header, &r).to_vec(),
+            Ok(Applied::Txn(r)) => apply::encode_txn(&mut self.enc, id, &header, &r).to_vec(),
+            Ok(Applied::Compact) => self.enc.compaction_response(id, &header).to_vec(),
+            Ok(Applied::Alarm) => self.alarm_frame(id, &header),
+            Err((code, msg)) => self.enc.error_response(id, Some(&header), code, &msg).to_vec(),
+        };
+        self.router.reply(origin.executor, origin.conn, frame);
+    }
+
+    fn apply_write(&mut self, body: &RequestBodyView<'_>) -> Result<Applied, (rpc::ErrorCode, String)> {
+        let mvcc_err = |e: crate::mvcc::Error| apply::mvcc_error(&e);
+        match body {
+            RequestBodyView::Put(p) => {
+                if self.alarms.contains(&Alarm::NoSpace) {
+                    return Err(nospace());
+                }
+                let r = self.mvcc.put(&apply::put_request(*p)).map_err(mvcc_err)?;
+                Ok(Applied::Put(r.response))
+            }
+            RequestBodyView::DeleteRange(d) => {
+                let r = self.mvcc.delete_range(&apply::delete_request(*d)).map_err(mvcc_err)?;
+                Ok(Applied::Delete(r.response))
+            }
+            RequestBodyView::Txn(t) => {
+                if self.alarms.contains(&Alarm::NoSpace) && apply::may_grow(body) {
+                    return Err(nospace());
+                }
+                let r = self.mvcc.txn(&apply::txn_request(*t)).map_err(mvcc_err)?;
+                Ok(Applied::Txn(r.response))
+            }
+            RequestBodyView::Compaction(c) => {
+                self.mvcc.compact(c.revision()).map_err(mvcc_err)?;
+                Ok(Applied::Compact)
+            }
+            RequestBodyView::Alarm(a) => {
+                match (a.action(), a.alarm()) {
+                    (rpc::AlarmAction::Activate, rpc::AlarmType::NoSpace) => {
+                        if !self.alarms.contains(&Alarm::NoSpace) {
+                            self.alarms.push(Alarm::NoSpace);
+                        }
+                    }
+                    (rpc::AlarmAction::Deactivate, rpc::AlarmType::NoSpace | rpc::AlarmType::None) => {
+                        self.alarms.retain(|a| *a != Alarm::NoSpace);
+                    }
+                    _ => {}
+                }
+                Ok(Applied::Alarm)
+            }
+            other => Err((
+                rpc::ErrorCode::Unimplemented,
+                format!("etcdserver: {} cannot be applied", other.type_name()),
+            )),
+        }
+    }
+
+    /// Past the quota, raise NOSPACE, as etcd does, through the log so that
+    /// the alarm survives a restart and every member agrees on it.
+    fn check_quota(&mut self) {
+        if self.mvcc.size_bytes() > self.quota_bytes && !self.alarms.contains(&Alarm::NoSpace) {
+            tracing::warn!(
+                size_bytes = self.mvcc.size_bytes(),
+                quota_bytes = self.quota_bytes,
+                "database space exceeded; raising the NOSPACE alarm"
+            );
+            // Applied locally at once so that no further growth is admitted;
+            // the log entry makes it durable.
+            self.alarms.push(Alarm::NoSpace);
+            let frame = self
+                .enc
+                .alarm_request(0, rpc::AlarmAction::Activate, self.identity.member_id, rpc::AlarmType::NoSpace)
+                .to_vec();
+            let mut payload = BytesMut::with_capacity(ENVELOPE_BYTES + frame.len());
+            payload.put_u64_le(0);
+            payload.put_u64_le(0);
+            payload.put_slice(&frame);
+            if let Err(e) = self.node.propose(vec![payload.freeze()]) {
+                tracing::warn!("could not log the NOSPACE alarm yet: {e}");
+            }
+        }
+    }
+
+    fn alarm_frame(&mut self, id: u64, header: &Header) -> Vec<u8> {
+        let alarms: Vec<(u64, rpc::AlarmType)> = self
+            .alarms
+            .iter()
+            .map(|a| match a {
+                Alarm::NoSpace => (self.identity.member_id, rpc::AlarmType::NoSpace),
+            })
+            .collect();
+        self.enc.alarm_response(id, header, &alarms).to_vec()
+    }
+
+    fn serve_ready_reads(&mut self) {
+        while let Some(entry) = self.reads_waiting_apply.first_entry() {
+            if *entry.key() > self.applied {
+                break;
+            }
+            for batch in entry.remove() {
+                for (origin, frame) in batch.reads {
+                    self.serve_read(origin, &frame);
+                }
+            }
+        }
+    }
+
+    /// Answer a read from the local state.
+    fn serve_read(&mut self, origin: Origin, frame: &[u8]) {
+        let Ok(req) = decode_request(frame) else {
+            unreachable_frame(frame);
+            return;
+        };
+        let header = self.header();
+        let id = req.id;
+        let out = match req.body {
+            RequestBodyView::Range(r) => match self.mvcc.range(&apply::range_request(r)) {
+                Ok(resp) => apply::encode_range(&mut self.enc, id, &header, &resp).to_vec(),
+                Err(e) => self.error_frame(id, &header, &e),
+            },
+            RequestBodyView::Txn(t) => {
+                // A read-only txn: run it on the index; it writes nothing.
+                match self.mvcc.txn(&apply::txn_request(t)) {
+                    Ok(r) => apply::encode_txn(&mut self.enc, id, &header, &r.response).to_vec(),
+                    Err(e) => self.error_frame(id, &header, &e),
+                }
+            }
+            RequestBodyView::Status(_) => {
+                let version = env!("CARGO_PKG_VERSION");
+                let errors: Vec<String> = self
+                    .alarms
+                    .iter()
+                    .map(|a| match a {
+                        Alarm::NoSpace => "memberID:".to_string()
+                            + &self.identity.member_id.to_string()
+                            + " alarm:NOSPACE ",
+                    })
+                    .collect();
+                let errors: Vec<&str> = errors.iter().map(String::as_str).collect();
+                let size = i64::try_from(self.mvcc.size_bytes()).unwrap_or(i64::MAX);
+                let status = self.node.status();
+                self.enc
+                    .status_response(
+                        id,
+                        &header,
+                        &StatusResult {
+                            version,
+                            db_size: size,
+                            leader: self.leader,
+                            raft_index: status.last_index,
+                            raft_term: self.term,
+                            raft_applied_index: self.applied,
+                            errors: &errors,
+                            db_size_in_use: size,
+                            is_learner: false,
+                        },
+                    )
+                    .to_vec()
+            }
+            RequestBodyView::Alarm(_) => self.alarm_frame(id, &header),
+            RequestBodyView::HashKv(h) => match self.mvcc.hash_kv(h.revision()) {
+                Ok(hk) => self
+                    .enc
+                    .hash_kv_response(id, &header, hk.hash, hk.compact_revision, hk.hash_revision)
+                    .to_vec(),
+                Err(e) => self.error_frame(id, &header, &e),
+            },
+            RequestBodyView::MemberList(_) => {
+                let urls: Vec<Vec<&str>> = self
+                    .identity
+                    .members
+                    .iter()
+                    .map(|m| m.2.iter().map(String::as_str).collect())
+                    .collect();
+                let client_urls: Vec<&str> = self
+                    .shared
+                    .config
+                    .advertise_client_urls
+                    .split(',')
+                    .map(str::trim)
+                    .collect();
+                let members: Vec<cairn_wire::MemberRef<'_>> = self
+                    .identity
+                    .members
+                    .iter()
+                    .zip(&urls)
+                    .map(|(m, peer_urls)| cairn_wire::MemberRef {
+                        id: m.0,
+                        name: &m.1,
+                        peer_urls,
+                        client_urls: if m.0 == self.identity.member_id { &client_urls } else { &[] },
+                        is_learner: false,
+                    })
+                    .collect();
+                self.enc.member_list_response(id, &header, &members).to_vec()
+            }
+            other => {
+                let msg = format!("etcdserver: {} is not a read", other.type_name());
+                self.enc
+                    .error_response(id, Some(&header), rpc::ErrorCode::Internal, &msg)
+                    .to_vec()
+            }
+        };
+        self.router.reply(origin.executor, origin.conn, out);
+    }
+
+    fn error_frame(&mut self, id: u64, header: &Header, e: &crate::mvcc::Error) -> Vec<u8> {
+        let (code, msg) = apply::mvcc_error(e);
+        self.enc.error_response(id, Some(header), code, &msg).to_vec()
+    }
+
+    fn reply_error(&mut self, origin: Origin, id: u64, code: rpc::ErrorCode, message: &str) {
+        let header = self.header();
+        let frame = self.enc.error_response(id, Some(&header), code, message).to_vec();
+        self.router.reply(origin.executor, origin.conn, frame);
+    }
+
+}
+
+/// The result of applying a write.
+enum Applied {
+    Put(crate::mvcc::PutResponse),
+    Delete(crate::mvcc::DeleteRangeResponse),
+    Txn(crate::mvcc::TxnResponse),
+    Compact,
+    Alarm,
+}
+
+fn nospace() -> (rpc::ErrorCode, String) {
+    (
+        rpc::ErrorCode::ResourceExhausted,
+        "etcdserver: mvcc: database space exceeded".into(),
+    )
+}
+
+fn envelope(payload: &[u8]) -> (u64, u64) {
+    let mut a = [0u8; 8];
+    let mut b = [0u8; 8];
+    a.copy_from_slice(&payload[0..8]);
+    b.copy_from_slice(&payload[8..16]);
+    (u64::from_le_bytes(a), u64::from_le_bytes(b))
+}
+
+fn unreachable_frame(frame: &[u8]) {
+    tracing::error!(len = frame.len(), "a frame that passed verification no longer decodes");
+}
+
+/// Waits for each WAL batch to become durable, in order, and tells the
+/// shard. A failed sync stops the server: nothing after it may be
+/// acknowledged (fail-stop).
+fn spawn_persister(
+    shared: Arc<Shared>,
+    wal: Wal<DmaFs>,
+    jobs: LocalReceiver<PersistJob>,
+    events: LocalSender<Event>,
+) {
+    glommio::spawn_local(async move {
+        while let Some(job) = jobs.recv().await {
+            if let Err(e) = wal.wait_durable(job.lsn).await {
+                tracing::error!("WAL sync failed, stopping (fail-stop): {e}");
+                shared.fail(format!("WAL sync failed: {e}"));
+                return;
+            }
+            if events.send(Event::Persisted(job)).await.is_err() {
+                return;
+            }
+        }
+    })
+    .detach();
+}
+
+fn spawn_inbox_forwarder(inbox: LocalReceiver<ToShard>, events: Rc<LocalSender<Event>>) {
+    glommio::spawn_local(async move {
+        while let Some(msg) = inbox.recv().await {
+            if events.send(Event::Requests(msg)).await.is_err() {
+                return;
+            }
+        }
+    })
+    .detach();
+}
+
+fn spawn_ticker(shared: Arc<Shared>, events: Rc<LocalSender<Event>>) {
+    let tick = Duration::from_millis(shared.config.heartbeat_interval_ms);
+    glommio::spawn_local(async move {
+        while !shared.stopping() {
+            glommio::timer::sleep(tick).await;
+            // A full queue means the shard is busy; a late tick is harmless.
+            let _ = events.try_send(Event::Tick);
+        }
+    })
+    .detach();
+}
