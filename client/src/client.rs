@@ -1,0 +1,414 @@
+//! The client: endpoints, the current connection, fail-over and the typed API.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_wire::{rpc, Encoder};
+use tokio::time::Instant;
+
+use crate::codec::{self, Reply, Request};
+use crate::conn::Connection;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::limits::{
+    DIAL_TIMEOUT_DEFAULT, READ_RETRIES_MAX, RECONNECT_BACKOFF, REQUEST_TIMEOUT_DEFAULT,
+};
+use crate::options::{DeleteOptions, GetOptions, PutOptions};
+use crate::txn::{Op, Txn};
+use crate::types::*;
+
+/// How a [`Client`] connects and how long it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Longest time to find a reachable endpoint (etcdctl's `--dial-timeout`).
+    pub dial_timeout: Duration,
+    /// Longest time one call waits for its answer once sent (etcdctl's
+    /// `--command-timeout`).
+    pub request_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            dial_timeout: DIAL_TIMEOUT_DEFAULT,
+            request_timeout: REQUEST_TIMEOUT_DEFAULT,
+        }
+    }
+}
+
+impl ConnectOptions {
+    pub fn with_dial_timeout(mut self, timeout: Duration) -> Self {
+        self.dial_timeout = timeout;
+        self
+    }
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}
+
+struct Inner {
+    endpoints: Vec<Endpoint>,
+    options: ConnectOptions,
+    /// The connection calls use; replaced when it breaks.
+    current: Mutex<Option<Arc<Connection>>>,
+    /// Serialises reconnection, so one broken connection causes one dial.
+    reconnecting: tokio::sync::Mutex<()>,
+    /// Where the next dial round starts: after the endpoint that failed.
+    next_endpoint: AtomicUsize,
+    next_id: AtomicU64,
+    encoder: Mutex<Encoder>,
+}
+
+/// A cairn client. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &self.inner.endpoints)
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects to the first reachable of `endpoints` (`host:port` or
+    /// `http://host:port`), trying them in order until the dial timeout.
+    pub async fn connect<S: AsRef<str>>(
+        endpoints: impl IntoIterator<Item = S>,
+        options: ConnectOptions,
+    ) -> Result<Client> {
+        let texts: Vec<String> = endpoints
+            .into_iter()
+            .map(|s| s.as_ref().to_string())
+            .collect();
+        let endpoints = Endpoint::parse_list(&texts)?;
+        let client = Client {
+            inner: Arc::new(Inner {
+                endpoints,
+                options,
+                current: Mutex::new(None),
+                reconnecting: tokio::sync::Mutex::new(()),
+                next_endpoint: AtomicUsize::new(0),
+                // 0 is what a server answers with when it cannot read a
+                // request's id; never use it.
+                next_id: AtomicU64::new(1),
+                encoder: Mutex::new(Encoder::new()),
+            }),
+        };
+        client.connection().await?;
+        Ok(client)
+    }
+
+    /// The endpoints this client was given.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.inner.endpoints
+    }
+
+    /// The endpoint of the live connection, if any.
+    pub fn connected_endpoint(&self) -> Option<Endpoint> {
+        let current = self.lock_current();
+        current
+            .as_ref()
+            .filter(|c| !c.is_broken())
+            .map(|c| c.endpoint().clone())
+    }
+
+    /// The connection options.
+    pub fn options(&self) -> ConnectOptions {
+        self.inner.options
+    }
+
+    fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<Arc<Connection>>> {
+        self.inner
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn live_connection(&self) -> Option<Arc<Connection>> {
+        self.lock_current()
+            .as_ref()
+            .filter(|c| !c.is_broken())
+            .cloned()
+    }
+
+    /// The live connection, dialling a new one if there is none.
+    async fn connection(&self) -> Result<Arc<Connection>> {
+        if let Some(c) = self.live_connection() {
+            return Ok(c);
+        }
+        let _turn = self.inner.reconnecting.lock().await;
+        // Someone else may have reconnected while we waited for our turn.
+        if let Some(c) = self.live_connection() {
+            return Ok(c);
+        }
+        let broken = self.lock_current().take();
+        if let Some(old) = broken {
+            // Start with the endpoint after the one that failed.
+            let failed = self.index_of(old.endpoint());
+            self.inner
+                .next_endpoint
+                .store(failed + 1, Ordering::Relaxed);
+        }
+        let connection = Arc::new(self.dial().await?);
+        *self.lock_current() = Some(connection.clone());
+        Ok(connection)
+    }
+
+    fn index_of(&self, endpoint: &Endpoint) -> usize {
+        self.inner
+            .endpoints
+            .iter()
+            .position(|e| e == endpoint)
+            .unwrap_or(0)
+    }
+
+    /// Tries the endpoints round-robin, from `next_endpoint`, until one
+    /// accepts or the dial timeout passes.
+    async fn dial(&self) -> Result<Connection> {
+        let endpoints = &self.inner.endpoints;
+        let deadline = Instant::now() + self.inner.options.dial_timeout;
+        let mut last_error = String::from("no endpoint tried");
+        let mut index = self.inner.next_endpoint.load(Ordering::Relaxed);
+        loop {
+            for _ in 0..endpoints.len() {
+                let endpoint = &endpoints[index % endpoints.len()];
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    return Err(Error::DialTimeout { last_error });
+                }
+                match Connection::open(endpoint, remaining).await {
+                    Ok(c) => {
+                        self.inner
+                            .next_endpoint
+                            .store(index % endpoints.len(), Ordering::Relaxed);
+                        return Ok(c);
+                    }
+                    Err(e) => last_error = e,
+                }
+                index += 1;
+            }
+            if Instant::now() + RECONNECT_BACKOFF >= deadline {
+                return Err(Error::DialTimeout { last_error });
+            }
+            tokio::time::sleep(RECONNECT_BACKOFF).await;
+        }
+    }
+
+    /// Sends a request and waits for its reply, with the request timeout,
+    /// resending idempotent requests once if their connection broke.
+    async fn request(&self, request: Request) -> Result<Reply> {
+        let mut retries = 0;
+        loop {
+            let connection = self.connection().await?;
+            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            let frame = {
+                let mut encoder = self
+                    .inner
+                    .encoder
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                codec::encode(&mut encoder, id, &request)
+            };
+            let outcome = tokio::time::timeout(
+                self.inner.options.request_timeout,
+                connection.call(id, frame),
+            )
+            .await
+            .unwrap_or(Err(Error::Timeout));
+            let resend = matches!(outcome, Err(Error::ConnectionLost { .. }))
+                && request.is_idempotent()
+                && retries < READ_RETRIES_MAX;
+            if !resend {
+                return outcome;
+            }
+            retries += 1;
+        }
+    }
+
+    fn unexpected(&self, reply: &Reply, wanted: &str) -> Error {
+        Error::Protocol {
+            endpoint: self
+                .connected_endpoint()
+                .map(|e| e.original)
+                .unwrap_or_default(),
+            reason: format!("expected {wanted}, got {}", reply.type_name()),
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub async fn put(
+        &self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+        options: PutOptions,
+    ) -> Result<PutResponse> {
+        match self
+            .request(Request::Op(Op::put(key, value, options)))
+            .await?
+        {
+            Reply::Put(r) => Ok(r),
+            other => Err(self.unexpected(&other, "PutResponse")),
+        }
+    }
+
+    /// Reads `key`, or the range the options name.
+    pub async fn get(&self, key: impl Into<Vec<u8>>, options: GetOptions) -> Result<RangeResponse> {
+        match self.request(Request::Op(Op::get(key, options))).await? {
+            Reply::Range(r) => Ok(r),
+            other => Err(self.unexpected(&other, "RangeResponse")),
+        }
+    }
+
+    /// Deletes `key`, or the range the options name.
+    pub async fn delete(
+        &self,
+        key: impl Into<Vec<u8>>,
+        options: DeleteOptions,
+    ) -> Result<DeleteResponse> {
+        match self.request(Request::Op(Op::delete(key, options))).await? {
+            Reply::Delete(r) => Ok(r),
+            other => Err(self.unexpected(&other, "DeleteRangeResponse")),
+        }
+    }
+
+    /// Runs a transaction.
+    pub async fn txn(&self, txn: Txn) -> Result<TxnResponse> {
+        match self.request(Request::Op(Op::Txn(txn))).await? {
+            Reply::Txn(r) => Ok(r),
+            other => Err(self.unexpected(&other, "TxnResponse")),
+        }
+    }
+
+    /// Runs one op (as a txn branch would), returning its response.
+    pub async fn op(&self, op: Op) -> Result<ResponseOp> {
+        Ok(match self.request(Request::Op(op)).await? {
+            Reply::Range(r) => ResponseOp::Range(r),
+            Reply::Put(r) => ResponseOp::Put(r),
+            Reply::Delete(r) => ResponseOp::Delete(r),
+            Reply::Txn(r) => ResponseOp::Txn(r),
+            other => return Err(self.unexpected(&other, "an op response")),
+        })
+    }
+
+    /// Discards history before `revision`. With `physical`, returns only once
+    /// the space is reclaimed.
+    pub async fn compact(&self, revision: i64, physical: bool) -> Result<CompactResponse> {
+        match self
+            .request(Request::Compact { revision, physical })
+            .await?
+        {
+            Reply::Compact(r) => Ok(r),
+            other => Err(self.unexpected(&other, "CompactionResponse")),
+        }
+    }
+
+    /// The status of the member this client is connected to.
+    pub async fn status(&self) -> Result<StatusResponse> {
+        match self.request(Request::Status).await? {
+            Reply::Status(r) => Ok(r),
+            other => Err(self.unexpected(&other, "StatusResponse")),
+        }
+    }
+
+    /// Every active alarm in the cluster.
+    pub async fn alarm_list(&self) -> Result<AlarmResponse> {
+        self.alarm(rpc::AlarmAction::Get, AlarmMember::default())
+            .await
+    }
+
+    /// Deactivates an alarm. With member 0 and [`AlarmType::None`] (the
+    /// default `AlarmMember`), deactivates every active alarm, as etcd's
+    /// clients do; the answer then lists the alarms that were disarmed.
+    pub async fn alarm_disarm(&self, alarm: AlarmMember) -> Result<AlarmResponse> {
+        if alarm.member_id != 0 || alarm.alarm != AlarmType::None {
+            return self.alarm(rpc::AlarmAction::Deactivate, alarm).await;
+        }
+        let active = self.alarm_list().await?;
+        let mut disarmed = AlarmResponse {
+            header: active.header,
+            alarms: Vec::new(),
+        };
+        for a in active.alarms {
+            let r = self.alarm(rpc::AlarmAction::Deactivate, a).await?;
+            disarmed.header = r.header;
+            disarmed.alarms.extend(r.alarms);
+        }
+        Ok(disarmed)
+    }
+
+    async fn alarm(&self, action: rpc::AlarmAction, alarm: AlarmMember) -> Result<AlarmResponse> {
+        let request = Request::Alarm {
+            action,
+            member_id: alarm.member_id,
+            alarm: alarm.alarm,
+        };
+        match self.request(request).await? {
+            Reply::Alarm(r) => Ok(r),
+            other => Err(self.unexpected(&other, "AlarmResponse")),
+        }
+    }
+
+    /// The cluster's members (a linearizable read of the membership).
+    pub async fn member_list(&self) -> Result<MemberListResponse> {
+        match self
+            .request(Request::MemberList { linearizable: true })
+            .await?
+        {
+            Reply::MemberList(r) => Ok(r),
+            other => Err(self.unexpected(&other, "MemberListResponse")),
+        }
+    }
+
+    /// Grants a lease of `ttl` seconds; `id` 0 lets the server pick the id.
+    pub async fn lease_grant(&self, ttl: i64, id: i64) -> Result<LeaseGrantResponse> {
+        match self.request(Request::LeaseGrant { ttl, id }).await? {
+            Reply::LeaseGrant(r) => Ok(r),
+            other => Err(self.unexpected(&other, "LeaseGrantResponse")),
+        }
+    }
+
+    /// Revokes a lease, deleting the keys attached to it.
+    pub async fn lease_revoke(&self, id: i64) -> Result<LeaseRevokeResponse> {
+        match self.request(Request::LeaseRevoke { id }).await? {
+            Reply::LeaseRevoke(r) => Ok(r),
+            other => Err(self.unexpected(&other, "LeaseRevokeResponse")),
+        }
+    }
+
+    /// Renews a lease once. A `ttl` of 0 in the answer means the lease is
+    /// gone (expired or revoked).
+    pub async fn lease_keep_alive_once(&self, id: i64) -> Result<LeaseKeepAliveResponse> {
+        match self.request(Request::LeaseKeepAlive { id }).await? {
+            Reply::LeaseKeepAlive(r) => Ok(r),
+            other => Err(self.unexpected(&other, "LeaseKeepAliveResponse")),
+        }
+    }
+
+    /// A lease's remaining and granted TTL, and with `keys` its keys.
+    pub async fn lease_time_to_live(&self, id: i64, keys: bool) -> Result<LeaseTimeToLiveResponse> {
+        match self.request(Request::LeaseTimeToLive { id, keys }).await? {
+            Reply::LeaseTimeToLive(r) => Ok(r),
+            other => Err(self.unexpected(&other, "LeaseTimeToLiveResponse")),
+        }
+    }
+
+    /// Every live lease.
+    pub async fn lease_leases(&self) -> Result<LeaseLeasesResponse> {
+        match self.request(Request::LeaseLeases).await? {
+            Reply::LeaseLeases(r) => Ok(r),
+            other => Err(self.unexpected(&other, "LeaseLeasesResponse")),
+        }
+    }
+
+    /// Closes the connection. Calls made afterwards connect again.
+    pub fn close(&self) {
+        self.lock_current().take();
+    }
+}

@@ -1,0 +1,424 @@
+//! One connection to one endpoint, carrying many requests at once.
+//!
+//! ```text
+//!  callers ──frame──▶ [write queue, bounded] ──▶ writer task: batch, write_all
+//!     ▲                                                     │
+//!     │ oneshot per request id                              ▼ socket
+//!     └──────────── pending map ◀── reader task: frames ─▶ decode ─▶ route by id
+//! ```
+//!
+//! A caller takes an in-flight slot (a semaphore permit, so at most
+//! [`INFLIGHT_REQUESTS_MAX`] requests wait per connection), registers its id
+//! in the pending map and queues its frame. The reader routes each response
+//! to the waiter registered under its id, in whatever order the server
+//! answers. When either task fails, the connection is *broken*: every waiter
+//! gets [`Error::ConnectionLost`], and the client replaces the connection.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use cairn_wire::{FrameDecoder, CLIENT_PREFACE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::codec::{self, Reply};
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use crate::limits::{INFLIGHT_REQUESTS_MAX, WRITE_BATCH_BYTES_MAX, WRITE_QUEUE_FRAMES_MAX};
+
+type Outcome = Result<Reply, Error>;
+
+struct Waiter {
+    reply: oneshot::Sender<Outcome>,
+    /// Held until the request is answered or abandoned: frees its slot.
+    _slot: OwnedSemaphorePermit,
+}
+
+#[derive(Default)]
+struct PendingState {
+    waiters: HashMap<u64, Waiter>,
+    /// Why the connection broke; set once, never cleared.
+    broken: Option<String>,
+}
+
+/// State shared by the connection handle and its two tasks.
+struct Shared {
+    endpoint: Endpoint,
+    pending: Mutex<PendingState>,
+    slots: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, PendingState> {
+        // A panic while holding this lock is a bug elsewhere; the map itself
+        // is still consistent, so keep going with it.
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lost(&self, reason: &str) -> Error {
+        Error::ConnectionLost {
+            endpoint: self.endpoint.original.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Marks the connection broken and fails every waiting request.
+    fn fail(&self, reason: String) {
+        let waiters = {
+            let mut state = self.lock();
+            if state.broken.is_none() {
+                state.broken = Some(reason.clone());
+            }
+            std::mem::take(&mut state.waiters)
+        };
+        self.slots.close();
+        for (_, waiter) in waiters {
+            // The caller may have given up already; nothing to tell it then.
+            let _ = waiter.reply.send(Err(self.lost(&reason)));
+        }
+    }
+}
+
+/// A live connection to one endpoint.
+pub(crate) struct Connection {
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<Vec<u8>>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.writer.abort();
+        self.shared
+            .fail("connection closed by the client".to_string());
+    }
+}
+
+impl Connection {
+    /// Connects, sends the preface and starts the reader and writer tasks.
+    pub(crate) async fn open(
+        endpoint: &Endpoint,
+        dial_timeout: Duration,
+    ) -> Result<Connection, String> {
+        let stream = tokio::time::timeout(dial_timeout, TcpStream::connect(&endpoint.address))
+            .await
+            .map_err(|_| format!("dial {}: timed out", endpoint.address))?
+            .map_err(|e| format!("dial {}: {e}", endpoint.address))?;
+        // Requests are small and latency-bound; the writer batches them
+        // itself, so Nagle's delay would only add latency.
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("set TCP_NODELAY on {}: {e}", endpoint.address))?;
+        let (read_half, mut write_half) = stream.into_split();
+        write_half
+            .write_all(&CLIENT_PREFACE)
+            .await
+            .map_err(|e| format!("send preface to {}: {e}", endpoint.address))?;
+        let shared = Arc::new(Shared {
+            endpoint: endpoint.clone(),
+            pending: Mutex::new(PendingState::default()),
+            slots: Arc::new(Semaphore::new(INFLIGHT_REQUESTS_MAX)),
+        });
+        let (queue, queued) = mpsc::channel(WRITE_QUEUE_FRAMES_MAX);
+        let reader = tokio::spawn(read_loop(shared.clone(), read_half));
+        let writer = tokio::spawn(write_loop(shared.clone(), write_half, queued));
+        Ok(Connection {
+            shared,
+            queue,
+            reader,
+            writer,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.shared.endpoint
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.shared.lock().broken.is_some()
+    }
+
+    /// Sends one request frame and waits for its answer. Dropping the
+    /// returned future abandons the request (its slot is freed).
+    pub(crate) async fn call(&self, id: u64, frame: Vec<u8>) -> Outcome {
+        let slot = match self.shared.slots.clone().acquire_owned().await {
+            Ok(slot) => slot,
+            Err(_) => return Err(self.broken_error()),
+        };
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut state = self.shared.lock();
+            if let Some(reason) = &state.broken {
+                return Err(self.shared.lost(reason));
+            }
+            let previous = state.waiters.insert(id, Waiter { reply, _slot: slot });
+            assert!(previous.is_none(), "request id {id} reused while in flight");
+        }
+        let _forget = Forget {
+            shared: &self.shared,
+            id,
+        };
+        if self.queue.send(frame).await.is_err() {
+            return Err(self.broken_error());
+        }
+        match answer.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(self.broken_error()),
+        }
+    }
+
+    fn broken_error(&self) -> Error {
+        let reason = self
+            .shared
+            .lock()
+            .broken
+            .clone()
+            .unwrap_or_else(|| "connection closed".to_string());
+        self.shared.lost(&reason)
+    }
+
+    /// Requests registered and not yet answered (for tests of the bounds).
+    #[cfg(test)]
+    pub(crate) fn pending_count(&self) -> usize {
+        self.shared.lock().waiters.len()
+    }
+}
+
+/// Removes a request's waiter when its caller stops waiting (timeout or
+/// cancellation), so abandoned ids do not accumulate.
+struct Forget<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().waiters.remove(&self.id);
+    }
+}
+
+async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
+    let mut decoder = FrameDecoder::for_responses();
+    let reason = loop {
+        let read = socket.read(decoder.read_buf()).await;
+        let n = match read {
+            Ok(0) => {
+                break match decoder.finish() {
+                    Ok(()) => "closed by the server".to_string(),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Ok(n) => n,
+            Err(e) => break format!("read: {e}"),
+        };
+        if let Err(e) = decoder.commit(n) {
+            break e.to_string();
+        }
+        if let Err(reason) = route_frames(&shared, &mut decoder) {
+            break reason;
+        }
+    };
+    shared.fail(reason);
+}
+
+/// Hands every complete frame to its waiter. An `Err` breaks the connection.
+fn route_frames(shared: &Shared, decoder: &mut FrameDecoder) -> Result<(), String> {
+    while let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
+        let decoded = codec::decode(frame).map_err(|e| format!("bad response frame: {e}"))?;
+        if decoded.id == 0 {
+            // The server could not read one of our frames, so it cannot say
+            // which; that request would never be answered.
+            let message = match decoded.outcome {
+                Err(e) => e.to_string(),
+                Ok(reply) => format!("unsolicited {}", reply.type_name()),
+            };
+            return Err(format!("server rejected a request frame: {message}"));
+        }
+        let outcome = decoded.outcome.map_err(|e| match e {
+            Error::Protocol { reason, .. } => Error::Protocol {
+                endpoint: shared.endpoint.original.clone(),
+                reason,
+            },
+            other => other,
+        });
+        let waiter = shared.lock().waiters.remove(&decoded.id);
+        if let Some(waiter) = waiter {
+            // The caller may have timed out in the meantime; fine.
+            let _ = waiter.reply.send(outcome);
+        }
+    }
+    Ok(())
+}
+
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut socket: OwnedWriteHalf,
+    mut queued: mpsc::Receiver<Vec<u8>>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES_MAX);
+    while let Some(first) = queued.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        // Gather what else is queued into the same write: under load many
+        // requests leave in one syscall.
+        while batch.len() < WRITE_BATCH_BYTES_MAX {
+            match queued.try_recv() {
+                Ok(frame) => batch.extend_from_slice(&frame),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = socket.write_all(&batch).await {
+            shared.fail(format!("write: {e}"));
+            return;
+        }
+        // One large request (up to the server's request limit) must not
+        // pin that much memory for the connection's lifetime.
+        if batch.capacity() > 2 * WRITE_BATCH_BYTES_MAX {
+            batch = Vec::with_capacity(WRITE_BATCH_BYTES_MAX);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that accepts and reads, but never answers.
+    async fn mute_server() -> (Endpoint, JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut sink = vec![0u8; 64 * 1024];
+            while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
+        });
+        (Endpoint::parse(&address).unwrap(), task)
+    }
+
+    async fn wait_for(mut condition: impl FnMut() -> bool) {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn in_flight_requests_are_bounded_and_abandoned_ones_are_forgotten() {
+        let (endpoint, server) = mute_server().await;
+        let connection = Arc::new(
+            Connection::open(&endpoint, Duration::from_secs(2))
+                .await
+                .unwrap(),
+        );
+        let extra = 16;
+        let calls: Vec<_> = (0..INFLIGHT_REQUESTS_MAX + extra)
+            .map(|i| {
+                let c = connection.clone();
+                let id = i as u64 + 1;
+                let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
+                tokio::spawn(async move { c.call(id, frame).await })
+            })
+            .collect();
+        wait_for(|| connection.pending_count() == INFLIGHT_REQUESTS_MAX).await;
+        // The extra callers wait for a slot instead of registering.
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(connection.pending_count(), INFLIGHT_REQUESTS_MAX);
+        assert_eq!(connection.shared.slots.available_permits(), 0);
+        for call in &calls {
+            call.abort();
+        }
+        wait_for(|| connection.pending_count() == 0).await;
+        wait_for(|| connection.shared.slots.available_permits() == INFLIGHT_REQUESTS_MAX).await;
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_broken_connection_fails_every_waiter() {
+        let (endpoint, server) = mute_server().await;
+        let connection = Arc::new(
+            Connection::open(&endpoint, Duration::from_secs(2))
+                .await
+                .unwrap(),
+        );
+        let calls: Vec<_> = (1..=8u64)
+            .map(|id| {
+                let c = connection.clone();
+                let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
+                tokio::spawn(async move { c.call(id, frame).await })
+            })
+            .collect();
+        wait_for(|| connection.pending_count() == 8).await;
+        server.abort();
+        for call in calls {
+            let err = call.await.unwrap().unwrap_err();
+            assert!(matches!(err, Error::ConnectionLost { .. }), "{err:?}");
+        }
+        assert!(connection.is_broken());
+        let err = connection
+            .call(99, cairn_wire::Encoder::new().status_request(99).to_vec())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::ConnectionLost { .. }));
+    }
+
+    /// A server that answers the first request with `reply`.
+    async fn replying_server(reply: Vec<u8>) -> (Endpoint, JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut first = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut first).await;
+            let _ = socket.write_all(&reply).await;
+            while matches!(socket.read(&mut first).await, Ok(n) if n > 0) {}
+        });
+        (Endpoint::parse(&address).unwrap(), task)
+    }
+
+    async fn first_call_error(reply: Vec<u8>) -> Error {
+        let (endpoint, server) = replying_server(reply).await;
+        let connection = Connection::open(&endpoint, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let frame = cairn_wire::Encoder::new().status_request(1).to_vec();
+        let err = connection.call(1, frame).await.unwrap_err();
+        assert!(connection.is_broken());
+        server.abort();
+        err
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_response_breaks_the_connection() {
+        let mut junk = 12u32.to_le_bytes().to_vec();
+        junk.extend_from_slice(&[0xff; 12]);
+        let Error::ConnectionLost { reason, .. } = first_call_error(junk).await else {
+            panic!("expected ConnectionLost")
+        };
+        assert!(reason.starts_with("bad response frame"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn an_error_for_request_id_zero_breaks_the_connection() {
+        let reply = cairn_wire::Encoder::new()
+            .error_response(
+                0,
+                None,
+                cairn_wire::rpc::ErrorCode::InvalidArgument,
+                "bad frame",
+            )
+            .to_vec();
+        let Error::ConnectionLost { reason, .. } = first_call_error(reply).await else {
+            panic!("expected ConnectionLost")
+        };
+        assert_eq!(reason, "server rejected a request frame: bad frame");
+    }
+}

@@ -1,0 +1,16 @@
+//! cairnctl: etcdctl's commands, flags and output, for cairn.
+//!
+//! The binary is a thin wrapper over [`main_with`]; everything
+//! that decides what cairnctl prints lives here, so it is tested without a
+//! process.
+
+pub mod args;
+pub mod exit;
+pub mod gofmt;
+pub mod kv_args;
+mod lease;
+pub mod print;
+pub mod run;
+pub mod txn_parse;
+
+pub use run::{main_with, run, Io};

@@ -1,0 +1,58 @@
+//! Every limit of the client, with the reason for its value.
+
+use std::time::Duration;
+
+/// Requests one connection carries at once. A caller beyond this waits for a
+/// slot instead of growing the pending map and the server's queues without
+/// bound; 4096 keeps a 2-core server busy (pipelining hides the round trip)
+/// while one slow connection can hold at most a few MiB of requests.
+pub const INFLIGHT_REQUESTS_MAX: usize = 4_096;
+
+/// Encoded frames waiting for the writer task. Smaller than the in-flight
+/// limit: the writer drains the queue in batches, so a short queue is enough
+/// to keep it busy, and a full queue pushes back on callers early.
+pub const WRITE_QUEUE_FRAMES_MAX: usize = 1_024;
+
+/// Bytes the writer gathers into one `write` call. Batching many small frames
+/// into one syscall is what makes pipelining cheap; 256 KiB is well past the
+/// point where the per-call cost stops mattering, and bounds the copy buffer.
+pub const WRITE_BATCH_BYTES_MAX: usize = 256 * 1_024;
+
+/// Endpoints one client accepts. A cluster has a handful of members; a list
+/// longer than this is a configuration mistake, not a bigger cluster.
+pub const ENDPOINTS_MAX: usize = 64;
+
+/// Pause between two rounds over all endpoints while reconnecting, so that a
+/// client whose whole cluster is down does not spin on connection refusals.
+pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// etcdctl's `--dial-timeout` default.
+pub const DIAL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2);
+
+/// etcdctl's `--command-timeout` default.
+pub const REQUEST_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+
+/// Times an idempotent read is retried on another connection after the one it
+/// was sent on broke. One retry covers a single failed member; more would
+/// only stretch the caller's wait past the request timeout anyway.
+pub const READ_RETRIES_MAX: usize = 1;
+
+/// Lines of transaction text cairnctl reads per section (compares, success,
+/// failure). Matches the server's default limit of operations per txn
+/// (etcd's `--max-txn-ops`); a longer section would be refused anyway.
+pub const TXN_LINES_MAX: usize = 128;
+
+/// Bytes of one transaction text line or of a value read from stdin by
+/// cairnctl: the server's default request limit (etcd's 1.5 MiB), so nothing
+/// that could be sent is refused and nothing larger is buffered.
+pub const STDIN_BYTES_MAX: usize = 1_536 * 1_024;
+
+/// etcdctl's table writer wraps cells wider than this at spaces.
+pub const TABLE_CELL_WIDTH_MAX: usize = 30;
+
+const _: () = assert!(WRITE_QUEUE_FRAMES_MAX <= INFLIGHT_REQUESTS_MAX);
+
+/// Shortest pause between two keep-alives of `cairnctl lease keep-alive`:
+/// renewals go out at a third of the TTL, but never more often than this
+/// (a 2 s lease would otherwise be renewed continuously).
+pub const KEEPALIVE_INTERVAL_MIN: Duration = Duration::from_millis(500);

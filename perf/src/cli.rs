@@ -1,0 +1,329 @@
+//! The command line: etcd benchmark tool's flag names, plus `--target`,
+//! `--duration`, `--warmup`, `--output` and `compare`.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::compare::CompareSpec;
+use crate::config::{parse_duration, parse_warmup, TargetKind};
+use crate::driver::{LoadShape, Plan, Stop, Warmup};
+use crate::error::PerfError;
+use crate::keys::{value, KeySpace};
+use crate::limits::TXN_OPS_MAX;
+use crate::run::RunSpec;
+use crate::target::{Consistency, RangeOptions};
+use crate::workload::Workload;
+
+/// Requests sent when neither `--total` nor `--duration` is given (etcd's
+/// benchmark tool's default).
+pub const TOTAL_DEFAULT: u64 = 10_000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cairn-perf",
+    version,
+    about = "Load generator for cairn and etcd: the same workload code drives either",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Comma-separated client endpoints (host:port or http://host:port).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:2379"
+    )]
+    pub endpoints: Vec<String>,
+    /// System to drive.
+    #[arg(long, global = true, value_enum, default_value = "cairn")]
+    pub target: TargetKind,
+    /// Connections shared by the clients.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub conns: usize,
+    /// Concurrent clients (each has one request in flight).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub clients: usize,
+    /// Measured requests to send [default: 10000 unless --duration is given].
+    #[arg(long, global = true, conflicts_with = "duration")]
+    pub total: Option<u64>,
+    /// Measure for this long instead of a request count (e.g. 30s, 2m).
+    #[arg(long, global = true)]
+    pub duration: Option<String>,
+    /// Requests per second over all clients, open loop with latency measured
+    /// from each request's scheduled time; 0 = closed loop.
+    #[arg(long, global = true, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Warm-up excluded from the figures: a request count (1000) or a
+    /// duration (5s).
+    #[arg(long, global = true, default_value = "0")]
+    pub warmup: String,
+    /// Key size in bytes.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub key_size: usize,
+    /// Value size in bytes.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub val_size: usize,
+    /// Keys are drawn from [0, key-space-size).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub key_space_size: u64,
+    /// Use keys in order instead of at random.
+    #[arg(long, global = true)]
+    pub sequential_keys: bool,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Also write an HTML report (latency percentile curve, throughput over
+    /// time) into this directory.
+    #[arg(long, global = true)]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Workload(WorkloadCommand),
+    /// Run a workload against a local etcd and a local cairn and compare.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum WorkloadCommand {
+    /// Puts of keys from the key space.
+    Put,
+    /// Range requests of one key, or of keys drawn from the key space.
+    Range(RangeArgs),
+    /// Transactions of --txn-ops puts each.
+    TxnPut(TxnPutArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RangeArgs {
+    /// Key to read; without it each request reads a key from the key space.
+    pub key: Option<String>,
+    /// Read [key, end) instead of one key.
+    pub end: Option<String>,
+    /// l (linearizable) or s (serializable).
+    #[arg(long, default_value = "l")]
+    pub consistency: String,
+    /// Most keys returned per request; 0 = no limit.
+    #[arg(long, default_value_t = 0)]
+    pub limit: i64,
+    /// Write every key of the key space before measuring (not measured).
+    #[arg(long)]
+    pub prefill: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TxnPutArgs {
+    /// Puts per transaction.
+    #[arg(long, default_value_t = 1)]
+    pub txn_ops: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(subcommand)]
+    pub workload: WorkloadCommand,
+    /// The cairn server binary [default: target/release/cairn of the
+    /// workspace, else `cairn` on PATH].
+    #[arg(long, global = true)]
+    pub cairn_bin: Option<PathBuf>,
+    /// The etcd server binary [default: `etcd` on PATH].
+    #[arg(long, global = true)]
+    pub etcd_bin: Option<PathBuf>,
+    /// Directory for the servers' temporary data directories (must be on a
+    /// real disk for write figures to mean anything) [default: the system
+    /// temporary directory].
+    #[arg(long, global = true)]
+    pub data_dir_base: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// The run these flags and `workload` describe.
+    pub fn run_spec(&self, workload: &WorkloadCommand) -> Result<RunSpec, PerfError> {
+        let keys = KeySpace::new(self.key_size, self.key_space_size, self.sequential_keys)?;
+        let stop = match &self.duration {
+            Some(text) => {
+                let d = parse_duration(text)?;
+                if d.is_zero() {
+                    return Err(PerfError::config("--duration must be positive"));
+                }
+                Stop::Duration(d)
+            }
+            None => Stop::Total(self.total.unwrap_or(TOTAL_DEFAULT)),
+        };
+        if !(self.rate.is_finite() && self.rate >= 0.0) {
+            return Err(PerfError::config("--rate must be 0 or a positive number"));
+        }
+        let warmup: Warmup = parse_warmup(&self.warmup)?;
+        let (workload, prefill) = workload.to_workload()?;
+        Ok(RunSpec {
+            target: self.target,
+            endpoints: self.endpoints.clone(),
+            conns: self.conns,
+            plan: Plan {
+                workload,
+                keys,
+                value: value(self.val_size)?,
+                shape: LoadShape {
+                    clients: self.clients,
+                    stop,
+                    rate_per_sec: (self.rate > 0.0).then_some(self.rate),
+                    warmup,
+                },
+            },
+            prefill,
+        })
+    }
+}
+
+impl WorkloadCommand {
+    /// The workload and whether to fill the key space first.
+    pub fn to_workload(&self) -> Result<(Workload, bool), PerfError> {
+        match self {
+            WorkloadCommand::Put => Ok((Workload::Put, false)),
+            WorkloadCommand::Range(args) => {
+                let consistency = match args.consistency.as_str() {
+                    "l" | "L" => Consistency::Linearizable,
+                    "s" | "S" => Consistency::Serializable,
+                    other => {
+                        return Err(PerfError::config(format!(
+                            "unknown consistency {other:?} (use l or s)"
+                        )))
+                    }
+                };
+                if args.limit < 0 {
+                    return Err(PerfError::config("--limit must not be negative"));
+                }
+                if args.key.is_none() && args.end.is_some() {
+                    return Err(PerfError::config("a range end needs a key"));
+                }
+                Ok((
+                    Workload::Range {
+                        key: args.key.clone().map(Bytes::from),
+                        range_end: args.end.clone().map(Bytes::from).unwrap_or_default(),
+                        options: RangeOptions {
+                            consistency,
+                            limit: args.limit,
+                            count_only: false,
+                        },
+                    },
+                    args.prefill,
+                ))
+            }
+            WorkloadCommand::TxnPut(args) => {
+                if args.txn_ops == 0 || args.txn_ops > TXN_OPS_MAX {
+                    return Err(PerfError::config(format!(
+                        "--txn-ops must be between 1 and {TXN_OPS_MAX}"
+                    )));
+                }
+                Ok((Workload::TxnPut { ops: args.txn_ops }, false))
+            }
+        }
+    }
+}
+
+impl CompareArgs {
+    pub fn compare_spec(&self, global: &GlobalArgs) -> Result<CompareSpec, PerfError> {
+        Ok(CompareSpec {
+            run: global.run_spec(&self.workload)?,
+            etcd_bin: self.etcd_bin.clone(),
+            cairn_bin: self.cairn_bin.clone(),
+            data_dir_base: self.data_dir_base.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn etcd_benchmark_command_lines_parse() {
+        let cli = parse(&[
+            "cairn-perf",
+            "--endpoints=127.0.0.1:2379",
+            "--target=etcd",
+            "--conns=100",
+            "--clients=1000",
+            "put",
+            "--key-size=8",
+            "--sequential-keys",
+            "--total=100000",
+            "--val-size=256",
+        ]);
+        let Command::Workload(workload) = &cli.command else {
+            panic!("expected a workload");
+        };
+        let spec = cli.global.run_spec(workload).unwrap();
+        assert_eq!(spec.conns, 100);
+        assert_eq!(spec.plan.shape.clients, 1000);
+        assert_eq!(spec.plan.shape.stop, Stop::Total(100_000));
+        assert_eq!(spec.plan.value.len(), 256);
+        assert!(spec.plan.keys.sequential);
+        assert_eq!(spec.plan.shape.rate_per_sec, None);
+    }
+
+    #[test]
+    fn range_flags_and_compare_parse() {
+        let cli = parse(&[
+            "cairn-perf",
+            "compare",
+            "range",
+            "--consistency=s",
+            "--prefill",
+            "--clients=10",
+            "--key-space-size=1000",
+            "--duration=5s",
+            "--warmup=1s",
+            "--rate=500",
+        ]);
+        let Command::Compare(args) = &cli.command else {
+            panic!("expected compare");
+        };
+        let spec = args.compare_spec(&cli.global).unwrap();
+        assert!(spec.run.prefill);
+        assert_eq!(spec.run.plan.shape.rate_per_sec, Some(500.0));
+        assert!(matches!(spec.run.plan.shape.warmup, Warmup::Duration(_)));
+        let Workload::Range { options, key, .. } = &spec.run.plan.workload else {
+            panic!("expected range");
+        };
+        assert_eq!(options.consistency, Consistency::Serializable);
+        assert_eq!(key, &None);
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        assert!(Cli::try_parse_from(["cairn-perf", "put", "--total=5", "--duration=1s"]).is_err());
+        let cli = parse(&["cairn-perf", "range", "--consistency=x"]);
+        let Command::Workload(workload) = &cli.command else {
+            panic!("expected a workload");
+        };
+        assert!(cli.global.run_spec(workload).is_err());
+        let cli = parse(&["cairn-perf", "txn-put", "--txn-ops=1000"]);
+        let Command::Workload(workload) = &cli.command else {
+            panic!("expected a workload");
+        };
+        assert!(cli.global.run_spec(workload).is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! `cairn-perf compare`: the same workload against a local etcd and a local
+//! cairn, one after the other, on the same machine in the same session, and
+//! the ratios between them.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::config::TargetKind;
+use crate::error::PerfError;
+use crate::etcd::EtcdConn;
+use crate::run::{run, RunSpec};
+use crate::server::{find_program, is_on_tmpfs, LocalServer, ServerKind};
+use crate::summary::Summary;
+use crate::target::{Consistency, RangeOptions, Target};
+use crate::text::ratio;
+
+/// What to compare and where the servers come from.
+#[derive(Debug, Clone)]
+pub struct CompareSpec {
+    /// The run; its target and endpoints are replaced for each server.
+    pub run: RunSpec,
+    pub etcd_bin: Option<PathBuf>,
+    pub cairn_bin: Option<PathBuf>,
+    /// Where the servers' temporary data directories go.
+    pub data_dir_base: Option<PathBuf>,
+}
+
+/// cairn's figures over etcd's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Ratios {
+    pub throughput: Option<f64>,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// Both results, or etcd's alone with the reason cairn is missing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Comparison {
+    pub etcd: Summary,
+    pub cairn: Option<Summary>,
+    /// Why there is no cairn result, if there is none.
+    pub cairn_missing: Option<String>,
+    pub ratios: Option<Ratios>,
+}
+
+impl Comparison {
+    pub fn new(etcd: Summary, cairn: Result<Summary, String>) -> Comparison {
+        match cairn {
+            Ok(cairn) => {
+                let p = |s: &Summary, percent| s.percentile_secs(percent).unwrap_or(0.0);
+                let ratios = Ratios {
+                    throughput: ratio(cairn.requests_per_sec, etcd.requests_per_sec),
+                    p50: ratio(p(&cairn, 50.0), p(&etcd, 50.0)),
+                    p99: ratio(p(&cairn, 99.0), p(&etcd, 99.0)),
+                };
+                Comparison {
+                    etcd,
+                    cairn: Some(cairn),
+                    cairn_missing: None,
+                    ratios: Some(ratios),
+                }
+            }
+            Err(reason) => Comparison {
+                etcd,
+                cairn: None,
+                cairn_missing: Some(reason),
+                ratios: None,
+            },
+        }
+    }
+}
+
+/// The places a `cairn` binary is looked for when `--cairn-bin` is not
+/// given: the workspace's release build, then the current directory's.
+pub fn cairn_candidates() -> Vec<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    vec![
+        workspace.join("target/release/cairn"),
+        PathBuf::from("target/release/cairn"),
+    ]
+}
+
+/// Runs the comparison. `note` receives messages for the user (a missing
+/// cairn, a tmpfs data directory) as they happen.
+pub async fn compare(spec: &CompareSpec, note: &dyn Fn(&str)) -> Result<Comparison, PerfError> {
+    let base = spec
+        .data_dir_base
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    if is_on_tmpfs(&base) {
+        note(&format!(
+            "warning: {} is on tmpfs, where fsync costs nothing; write figures will be \
+             flattering (use --data-dir-base on a disk)",
+            base.display()
+        ));
+    }
+    let etcd_bin = find_program(spec.etcd_bin.as_deref(), "etcd", &[]).ok_or_else(|| {
+        PerfError::TargetUnavailable(
+            "etcd not found: install etcd (Debian: apt-get install etcd-server) \
+             or pass --etcd-bin PATH"
+                .to_string(),
+        )
+    })?;
+    let etcd = run_local(spec, ServerKind::Etcd, &etcd_bin, &base).await?;
+
+    let cairn = match find_program(spec.cairn_bin.as_deref(), "cairn", &cairn_candidates()) {
+        None => Err(format!(
+            "cairn binary not found ({}, or `cairn` on PATH; build it with \
+             `cargo build --release --bin cairn` or pass --cairn-bin): running etcd alone",
+            match &spec.cairn_bin {
+                Some(path) => format!("{} does not exist", path.display()),
+                None => format!(
+                    "looked in {}",
+                    cairn_candidates()
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        )),
+        Some(cairn_bin) => run_local(spec, ServerKind::Cairn, &cairn_bin, &base)
+            .await
+            .map_err(|e| format!("cairn run failed: {e}")),
+    };
+    if let Err(reason) = &cairn {
+        note(reason);
+    }
+    Ok(Comparison::new(etcd, cairn))
+}
+
+async fn run_local(
+    spec: &CompareSpec,
+    kind: ServerKind,
+    program: &Path,
+    base: &Path,
+) -> Result<Summary, PerfError> {
+    let mut server = LocalServer::spawn(kind, program, Some(base))?;
+    let target = match kind {
+        ServerKind::Etcd => {
+            server.wait_ready(etcd_answers).await?;
+            TargetKind::Etcd
+        }
+        ServerKind::Cairn => {
+            server.wait_ready(crate::cairn::answers).await?;
+            TargetKind::Cairn
+        }
+    };
+    let mut run_spec = spec.run.clone();
+    run_spec.target = target;
+    run_spec.endpoints = vec![server.client_url().to_string()];
+    let summary = run(&run_spec).await;
+    drop(server);
+    summary
+}
+
+/// Whether an etcd at `url` answers a serializable read.
+pub async fn etcd_answers(url: &str) -> bool {
+    let Ok(conn) = EtcdConn::connect(url).await else {
+        return false;
+    };
+    let options = RangeOptions {
+        consistency: Consistency::Linearizable,
+        limit: 1,
+        count_only: true,
+    };
+    conn.range(
+        Bytes::from_static(b"cairn-perf-probe"),
+        Bytes::new(),
+        options,
+    )
+    .await
+    .is_ok()
+}

@@ -1,0 +1,182 @@
+//! The etcd target: etcd's v3 gRPC API over tonic, one HTTP/2 connection per
+//! `--conns`, shared by the clients assigned to it.
+
+pub mod proto;
+
+use bytes::Bytes;
+use std::time::Duration;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::PerfError;
+use crate::limits::{CONNS_MAX, DIAL_TIMEOUT_MS, ERROR_KIND_CHARS_MAX};
+use crate::target::{Consistency, OpError, RangeOptions, RangeResult, Target};
+
+/// One gRPC connection to an etcd member.
+#[derive(Clone, Debug)]
+pub struct EtcdConn {
+    channel: Channel,
+}
+
+/// Opens `conns` connections, spread round-robin over `endpoints`.
+pub async fn connect(endpoints: &[String], conns: usize) -> Result<Vec<EtcdConn>, PerfError> {
+    if endpoints.is_empty() {
+        return Err(PerfError::config("no endpoints given"));
+    }
+    if conns == 0 || conns > CONNS_MAX {
+        return Err(PerfError::config(format!(
+            "--conns must be between 1 and {CONNS_MAX}"
+        )));
+    }
+    let mut out = Vec::with_capacity(conns);
+    for i in 0..conns {
+        out.push(EtcdConn::connect(&endpoints[i % endpoints.len()]).await?);
+    }
+    Ok(out)
+}
+
+impl EtcdConn {
+    /// Connects to one endpoint (`host:port` or `http://host:port`).
+    pub async fn connect(endpoint: &str) -> Result<EtcdConn, PerfError> {
+        let uri = if endpoint.contains("://") {
+            endpoint.to_string()
+        } else {
+            format!("http://{endpoint}")
+        };
+        let connect_error = |reason: String| PerfError::Connect {
+            endpoint: endpoint.to_string(),
+            reason,
+        };
+        let channel = Endpoint::from_shared(uri)
+            .map_err(|e| connect_error(e.to_string()))?
+            .connect_timeout(Duration::from_millis(DIAL_TIMEOUT_MS))
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| connect_error(error_chain(&e)))?;
+        Ok(EtcdConn { channel })
+    }
+
+    async fn unary<Req, Resp>(&self, path: &'static str, request: Req) -> Result<Resp, OpError>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|e| op_error(format!("transport: {}", error_chain(&e))))?;
+        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+        grpc.unary(
+            tonic::Request::new(request),
+            PathAndQuery::from_static(path),
+            codec,
+        )
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| status_error(&status))
+    }
+
+    /// Deletes every key in `[key, range_end)`; used to reset a server
+    /// between runs and by tests.
+    pub async fn delete_range(&self, key: Bytes, range_end: Bytes) -> Result<i64, OpError> {
+        let request = proto::DeleteRangeRequest { key, range_end };
+        let response: proto::DeleteRangeResponse =
+            self.unary("/etcdserverpb.KV/DeleteRange", request).await?;
+        Ok(response.deleted)
+    }
+}
+
+impl Target for EtcdConn {
+    async fn put(&self, key: Bytes, value: Bytes) -> Result<(), OpError> {
+        let request = proto::PutRequest {
+            key,
+            value,
+            lease: 0,
+            prev_kv: false,
+        };
+        let _: proto::PutResponse = self.unary("/etcdserverpb.KV/Put", request).await?;
+        Ok(())
+    }
+
+    async fn range(
+        &self,
+        key: Bytes,
+        range_end: Bytes,
+        options: RangeOptions,
+    ) -> Result<RangeResult, OpError> {
+        let request = proto::RangeRequest {
+            key,
+            range_end,
+            limit: options.limit,
+            revision: 0,
+            serializable: options.consistency == Consistency::Serializable,
+            keys_only: false,
+            count_only: options.count_only,
+        };
+        let response: proto::RangeResponse = self.unary("/etcdserverpb.KV/Range", request).await?;
+        Ok(RangeResult {
+            kvs: response
+                .kvs
+                .into_iter()
+                .map(|kv| (kv.key, kv.value))
+                .collect(),
+            count: response.count,
+        })
+    }
+
+    async fn txn_put(&self, puts: Vec<(Bytes, Bytes)>) -> Result<(), OpError> {
+        let success = puts
+            .into_iter()
+            .map(|(key, value)| proto::RequestOp {
+                request: Some(proto::Request::Put(proto::PutRequest {
+                    key,
+                    value,
+                    lease: 0,
+                    prev_kv: false,
+                })),
+            })
+            .collect();
+        let request = proto::TxnRequest {
+            success,
+            failure: Vec::new(),
+        };
+        let response: proto::TxnResponse = self.unary("/etcdserverpb.KV/Txn", request).await?;
+        if !response.succeeded {
+            return Err(op_error("txn: success branch not taken".to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// etcd puts its error text (`etcdserver: too many requests`) in the status
+/// message; that text is the kind. A status without a message is counted by
+/// its code.
+fn status_error(status: &tonic::Status) -> OpError {
+    let message = status.message();
+    if message.is_empty() {
+        op_error(format!("grpc: {:?}", status.code()))
+    } else {
+        op_error(message.to_string())
+    }
+}
+
+fn op_error(mut kind: String) -> OpError {
+    if let Some((cut, _)) = kind.char_indices().nth(ERROR_KIND_CHARS_MAX) {
+        kind.truncate(cut);
+    }
+    OpError::new(kind)
+}
+
+/// The error and its causes on one line: tonic's top-level transport error
+/// alone says only "transport error".
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,225 @@
+//! Local single-member servers for `compare` and the tests: a child process
+//! on free loopback ports with its data in a fresh temporary directory, both
+//! removed when the [`LocalServer`] is dropped.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::PerfError;
+use crate::limits::{SERVER_PROBE_INTERVAL_MS, SERVER_START_TIMEOUT_MS};
+
+/// Bytes of a failed server's log shown in the error.
+const LOG_TAIL_BYTES: usize = 2_000;
+
+/// A server process started by the harness.
+#[derive(Debug)]
+pub struct LocalServer {
+    name: String,
+    child: Child,
+    log_path: PathBuf,
+    client_url: String,
+    // Dropped after the child is killed (fields drop in order, and Drop
+    // kills first).
+    dir: tempfile::TempDir,
+}
+
+/// Which server to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Etcd,
+    Cairn,
+}
+
+impl LocalServer {
+    /// Starts `program` as a single-member `kind` server. `data_dir_base` is
+    /// where its temporary data directory goes (the system's temporary
+    /// directory when `None`). Returns once the process is running; call
+    /// [`LocalServer::wait_ready`] before sending load.
+    pub fn spawn(
+        kind: ServerKind,
+        program: &Path,
+        data_dir_base: Option<&Path>,
+    ) -> Result<LocalServer, PerfError> {
+        let base = data_dir_base.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-perf-")
+            .tempdir_in(&base)
+            .map_err(|source| PerfError::Io {
+                op: "create temporary directory in",
+                path: base.clone(),
+                source,
+            })?;
+        let client_port = free_port()?;
+        let peer_port = free_port()?;
+        let client_url = format!("http://127.0.0.1:{client_port}");
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let data_dir = dir.path().join("data");
+        let log_path = dir.path().join("server.log");
+        let log = File::create(&log_path).map_err(|source| PerfError::Io {
+            op: "create",
+            path: log_path.clone(),
+            source,
+        })?;
+        let log_err = log.try_clone().map_err(|source| PerfError::Io {
+            op: "duplicate handle of",
+            path: log_path.clone(),
+            source,
+        })?;
+        let mut command = Command::new(program);
+        command
+            .arg("--name")
+            .arg("perf")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--listen-client-urls")
+            .arg(&client_url)
+            .arg("--advertise-client-urls")
+            .arg(&client_url)
+            .arg("--listen-peer-urls")
+            .arg(&peer_url)
+            .arg("--initial-advertise-peer-urls")
+            .arg(&peer_url);
+        match kind {
+            ServerKind::Etcd => {
+                command
+                    .arg("--initial-cluster")
+                    .arg(format!("perf={peer_url}"));
+            }
+            ServerKind::Cairn => {
+                // Pinning executors to cores fights with the load generator
+                // on a shared machine.
+                command.arg("--no-pin");
+            }
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err));
+        let child = command.spawn().map_err(|source| PerfError::Spawn {
+            program: program.display().to_string(),
+            source,
+        })?;
+        Ok(LocalServer {
+            name: match kind {
+                ServerKind::Etcd => "etcd".to_string(),
+                ServerKind::Cairn => "cairn".to_string(),
+            },
+            child,
+            log_path,
+            client_url,
+            dir,
+        })
+    }
+
+    /// The client URL (`http://127.0.0.1:<port>`).
+    pub fn client_url(&self) -> &str {
+        &self.client_url
+    }
+
+    /// The temporary directory holding the server's data and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Waits until `probe` succeeds, failing if the process exits or the
+    /// start timeout passes first.
+    pub async fn wait_ready(&mut self, probe: impl AsyncFn(&str) -> bool) -> Result<(), PerfError> {
+        let deadline = Instant::now() + Duration::from_millis(SERVER_START_TIMEOUT_MS);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(PerfError::ServerNotReady {
+                    name: self.name.clone(),
+                    timeout_ms: SERVER_START_TIMEOUT_MS,
+                    log: format!(" (it exited with {status}){}", self.log_tail()),
+                });
+            }
+            if probe(&self.client_url).await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(PerfError::ServerNotReady {
+                    name: self.name.clone(),
+                    timeout_ms: SERVER_START_TIMEOUT_MS,
+                    log: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(SERVER_PROBE_INTERVAL_MS)).await;
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read(&self.log_path).unwrap_or_default();
+        let tail = &text[text.len().saturating_sub(LOG_TAIL_BYTES)..];
+        format!("; its log ends:\n{}", String::from_utf8_lossy(tail))
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago. Another process could take
+/// it before the server binds it; on a test machine that is rare, and the
+/// server then fails to start with a clear error.
+pub fn free_port() -> Result<u16, PerfError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|source| PerfError::Io {
+        op: "bind",
+        path: PathBuf::from("127.0.0.1:0"),
+        source,
+    })?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| PerfError::Io {
+            op: "read address of",
+            path: PathBuf::from("127.0.0.1:0"),
+            source,
+        })
+}
+
+/// `explicit` if given (it must exist), else the first of `candidates` that
+/// exists, else `name` on `PATH`.
+pub fn find_program(
+    explicit: Option<&Path>,
+    name: &str,
+    candidates: &[PathBuf],
+) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return path.is_file().then(|| path.to_path_buf());
+    }
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Some(found.clone());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether `path` lives on tmpfs, where `fdatasync` costs nothing and a
+/// durable-write benchmark would flatter the server.
+pub fn is_on_tmpfs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut stat = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: c_path is a valid NUL-terminated string and stat points to
+    // memory of the right size and alignment for statfs to fill.
+    let rc = unsafe { libc::statfs(c_path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: statfs returned 0, so it filled the struct.
+    let stat = unsafe { stat.assume_init() };
+    #[allow(clippy::unnecessary_cast)]
+    let magic = stat.f_type as i64;
+    magic == TMPFS_MAGIC
+}

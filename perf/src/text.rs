@@ -1,0 +1,159 @@
+//! The text summary, laid out like etcd's benchmark tool prints it so the
+//! two can be read side by side: Summary, Response time histogram, Latency
+//! distribution; then errors by kind and the client's own CPU use.
+//! Seconds are printed with six decimals (microseconds): loopback latencies
+//! are a fraction of a millisecond.
+
+use std::fmt::Write;
+
+use crate::cpu::CLIENT_BOUND_CORES;
+use crate::limits::SUMMARY_BAR_CHARS_MAX;
+use crate::summary::Summary;
+
+/// The whole text summary of one run.
+pub fn render(summary: &Summary) -> String {
+    let mut out = String::new();
+    let c = &summary.config;
+    let _ = writeln!(
+        out,
+        "{} against {} ({} conns, {} clients{}):",
+        c.workload,
+        c.target,
+        c.conns,
+        c.clients,
+        match c.rate_per_sec {
+            Some(rate) => format!(", open loop at {rate}/s"),
+            None => String::new(),
+        }
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Summary:");
+    let _ = writeln!(out, "  Total:\t{:.4} secs.", summary.total_secs);
+    let _ = writeln!(out, "  Slowest:\t{:.6} secs.", summary.slowest_secs);
+    let _ = writeln!(out, "  Fastest:\t{:.6} secs.", summary.fastest_secs);
+    let _ = writeln!(out, "  Average:\t{:.6} secs.", summary.average_secs);
+    let _ = writeln!(out, "  Stddev:\t{:.6} secs.", summary.stddev_secs);
+    let _ = writeln!(out, "  Requests/sec:\t{:.4}", summary.requests_per_sec);
+    let _ = writeln!(
+        out,
+        "  Requests:\t{} ({} ok, {} failed; {} warm-up not counted)",
+        summary.requests, summary.successes, summary.failures, summary.warmup_requests
+    );
+
+    if !summary.histogram.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Response time histogram:");
+        let most = summary.histogram.iter().map(|b| b.count).max().unwrap_or(0);
+        for bucket in &summary.histogram {
+            let bar = bar_chars(bucket.count, most);
+            let _ = writeln!(
+                out,
+                "  {:.6} [{}]\t|{}",
+                bucket.upper_secs,
+                bucket.count,
+                "∎".repeat(bar)
+            );
+        }
+    }
+
+    if !summary.percentiles.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Latency distribution:");
+        for p in &summary.percentiles {
+            let _ = writeln!(out, "  {}% in {:.6} secs.", p.percent, p.secs);
+        }
+    }
+
+    if summary.failures > 0 {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Error distribution:");
+        let mut kinds: Vec<(&String, &u64)> = summary.errors.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (kind, count) in kinds {
+            let _ = writeln!(out, "  [{count}]\t{kind}");
+        }
+        if summary.errors_other > 0 {
+            let _ = writeln!(out, "  [{}]\tother errors", summary.errors_other);
+        }
+    }
+
+    let cpu = &summary.client_cpu;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Client CPU: {:.2} cores over {:.1} s, {:.1} µs per request.",
+        cpu.cores_used, cpu.wall_secs, cpu.cpu_us_per_request
+    );
+    if cpu.client_bound {
+        let _ = writeln!(
+            out,
+            "WARNING: the load generator itself used {:.0}% of a core (threshold {:.0}%); \
+             it shares the machine with the server, so this result may be client-bound.",
+            cpu.cores_used * 100.0,
+            CLIENT_BOUND_CORES * 100.0
+        );
+    }
+    out
+}
+
+fn bar_chars(count: u64, most: u64) -> usize {
+    if most == 0 {
+        return 0;
+    }
+    let chars = (count as u128 * SUMMARY_BAR_CHARS_MAX as u128 / most as u128) as usize;
+    // A non-empty bucket always shows at least one mark.
+    if count > 0 {
+        chars.max(1)
+    } else {
+        0
+    }
+}
+
+/// cairn's figure over etcd's (`None` when etcd's is zero).
+pub fn ratio(cairn: f64, etcd: f64) -> Option<f64> {
+    (etcd > 0.0).then(|| cairn / etcd)
+}
+
+/// The comparison table printed after both summaries of `compare`.
+pub fn render_comparison(etcd: &Summary, cairn: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Comparison ({}):", etcd.config.workload);
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>14} {:>14} {:>14}",
+        "", "etcd", "cairn", "cairn/etcd"
+    );
+    let mut row = |name: &str, e: f64, c: f64, unit_ms: bool| {
+        let show = |v: f64| {
+            if unit_ms {
+                format!("{:.3} ms", v * 1e3)
+            } else {
+                format!("{v:.1}")
+            }
+        };
+        let r = ratio(c, e).map_or("-".to_string(), |r| format!("{r:.2}x"));
+        let _ = writeln!(out, "  {name:<14} {:>14} {:>14} {r:>14}", show(e), show(c));
+    };
+    row(
+        "Requests/sec",
+        etcd.requests_per_sec,
+        cairn.requests_per_sec,
+        false,
+    );
+    row("Average", etcd.average_secs, cairn.average_secs, true);
+    for percent in [50.0, 99.0] {
+        if let (Some(e), Some(c)) = (
+            etcd.percentile_secs(percent),
+            cairn.percentile_secs(percent),
+        ) {
+            row(&format!("p{percent}"), e, c, true);
+        }
+    }
+    row(
+        "Failures",
+        etcd.failures as f64,
+        cairn.failures as f64,
+        false,
+    );
+    out
+}

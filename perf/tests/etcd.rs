@@ -1,0 +1,180 @@
+//! The workloads against a real etcd, started by each test on free loopback
+//! ports when an `etcd` binary is on PATH (Debian's etcd-server); without
+//! one the tests print a note and pass.
+
+mod common;
+
+use bytes::Bytes;
+use cairn_perf::compare::{compare, CompareSpec};
+use cairn_perf::config::TargetKind;
+use cairn_perf::etcd::{connect, EtcdConn};
+use cairn_perf::keys::KeySpace;
+use cairn_perf::run::{run, run_on, RunSpec};
+use cairn_perf::target::{Consistency, RangeOptions, Target};
+use cairn_perf::workload::Workload;
+use common::{closed, plan, start_etcd};
+
+fn range_options(consistency: Consistency) -> RangeOptions {
+    RangeOptions {
+        consistency,
+        limit: 0,
+        count_only: false,
+    }
+}
+
+/// Every key-value pair in the store.
+async fn all_pairs(conn: &EtcdConn) -> Vec<(Bytes, Bytes)> {
+    conn.range(
+        Bytes::from_static(b"\0"),
+        Bytes::from_static(b"\0"),
+        range_options(Consistency::Linearizable),
+    )
+    .await
+    .expect("range over all keys")
+    .kvs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_run_counts_add_up_and_writes_every_key_with_its_sizes() {
+    let Some(server) = start_etcd().await else {
+        return;
+    };
+    let endpoints = vec![server.client_url().to_string()];
+    let conns = connect(&endpoints, 2).await.unwrap();
+    let keys = KeySpace::new(6, 200, true).unwrap();
+    let plan = plan(Workload::Put, keys, 100, closed(8, 600));
+    let summary = run_on(&conns, "etcd", &endpoints, &plan, false)
+        .await
+        .unwrap();
+
+    assert_eq!(summary.requests, 600);
+    assert_eq!(summary.successes + summary.failures, summary.requests);
+    assert_eq!(summary.failures, 0, "errors: {:?}", summary.errors);
+    assert!(summary.requests_per_sec > 0.0);
+
+    // 600 sequential puts over 200 keys wrote each key, and only those.
+    let pairs = all_pairs(&conns[0]).await;
+    assert_eq!(pairs.len(), 200);
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        assert_eq!(key, &Bytes::from(format!("{i:06}")));
+        assert_eq!(value.len(), 100);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_runs_read_the_prefilled_key_space() {
+    let Some(server) = start_etcd().await else {
+        return;
+    };
+    let endpoints = vec![server.client_url().to_string()];
+    for (consistency, flag) in [
+        (Consistency::Linearizable, "l"),
+        (Consistency::Serializable, "s"),
+    ] {
+        let spec = RunSpec {
+            target: TargetKind::Etcd,
+            endpoints: endpoints.clone(),
+            conns: 3,
+            plan: plan(
+                Workload::Range {
+                    key: None,
+                    range_end: Bytes::new(),
+                    options: range_options(consistency),
+                },
+                KeySpace::new(8, 50, false).unwrap(),
+                32,
+                closed(6, 300),
+            ),
+            prefill: true,
+        };
+        let summary = run(&spec).await.unwrap();
+        assert_eq!(summary.requests, 300, "consistency {flag}");
+        assert_eq!(summary.successes, 300, "errors: {:?}", summary.errors);
+        assert!(summary.config.prefill);
+    }
+    // The prefill wrote the whole key space with the asked sizes.
+    let conn = EtcdConn::connect(&endpoints[0]).await.unwrap();
+    let pairs = all_pairs(&conn).await;
+    assert_eq!(pairs.len(), 50);
+    assert!(pairs.iter().all(|(k, v)| k.len() == 8 && v.len() == 32));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txn_put_writes_every_op() {
+    let Some(server) = start_etcd().await else {
+        return;
+    };
+    let endpoints = vec![server.client_url().to_string()];
+    let conns = connect(&endpoints, 1).await.unwrap();
+    let keys = KeySpace::new(4, 40, true).unwrap();
+    let plan = plan(Workload::TxnPut { ops: 4 }, keys, 10, closed(1, 10));
+    let summary = run_on(&conns, "etcd", &endpoints, &plan, false)
+        .await
+        .unwrap();
+    assert_eq!(summary.successes, 10, "errors: {:?}", summary.errors);
+    // 10 txns of 4 sequential keys: all 40 keys.
+    assert_eq!(all_pairs(&conns[0]).await.len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_from_etcd_are_counted_not_fatal() {
+    let Some(server) = start_etcd().await else {
+        return;
+    };
+    let endpoints = vec![server.client_url().to_string()];
+    let conns = connect(&endpoints, 1).await.unwrap();
+    // A txn putting the same key twice is refused by etcd.
+    let keys = KeySpace::new(4, 1, true).unwrap();
+    let plan = plan(Workload::TxnPut { ops: 2 }, keys, 10, closed(2, 20));
+    let summary = run_on(&conns, "etcd", &endpoints, &plan, false)
+        .await
+        .unwrap();
+    assert_eq!(summary.requests, 20);
+    assert_eq!(summary.failures, 20);
+    assert_eq!(
+        summary
+            .errors
+            .get("etcdserver: duplicate key given in txn request"),
+        Some(&20),
+        "errors: {:?}",
+        summary.errors
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_without_cairn_runs_etcd_alone_and_says_so() {
+    if cairn_perf::server::find_program(None, "etcd", &[]).is_none() {
+        eprintln!("note: skipping: no `etcd` on PATH");
+        return;
+    }
+    let spec = CompareSpec {
+        run: RunSpec {
+            target: TargetKind::Etcd,
+            endpoints: Vec::new(),
+            conns: 1,
+            plan: plan(
+                Workload::Put,
+                KeySpace::new(8, 100, false).unwrap(),
+                16,
+                closed(2, 100),
+            ),
+            prefill: false,
+        },
+        etcd_bin: None,
+        cairn_bin: Some("/nonexistent/cairn".into()),
+        data_dir_base: None,
+    };
+    let notes = std::sync::Mutex::new(Vec::new());
+    let comparison = compare(&spec, &|n| notes.lock().unwrap().push(n.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(comparison.etcd.successes, 100);
+    assert!(comparison.cairn.is_none());
+    let reason = comparison.cairn_missing.unwrap();
+    assert!(reason.contains("cairn binary not found"), "{reason}");
+    assert!(notes
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|n| n.contains("running etcd alone")));
+}
