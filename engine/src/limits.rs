@@ -4,10 +4,161 @@
 //! tied together with compile-time assertions so that changing one cannot
 //! silently break another.
 
+// ---- server ----
+
+/// etcd's `--max-request-bytes` default: 1.5 MiB. A request larger than this
+/// is refused before it is read into memory.
+pub const REQUEST_BYTES_MAX_DEFAULT: u32 = 1536 * 1024;
+
+/// Upper bound for `--max-request-bytes`: a Raft entry must fit in one WAL
+/// segment with room to spare, and a peer message carries whole entries.
+pub const REQUEST_BYTES_MAX_CEILING: u32 = 16 * 1024 * 1024;
+
+/// etcd's `--max-txn-ops` default.
+pub const TXN_OPS_MAX_DEFAULT: usize = 128;
+
+/// etcd's default `--quota-backend-bytes`: 2 GiB.
+pub const QUOTA_BYTES_DEFAULT: u64 = 2 * 1024 * 1024 * 1024;
+
+/// etcd 3.5's `--snapshot-count` default.
+pub const SNAPSHOT_COUNT_DEFAULT: u64 = 100_000;
+
+/// Messages queued between two executors in each direction. A message
+/// carries a whole socket read's worth of requests (or a shard cycle's worth
+/// of responses), so a few hundred keep both sides busy without letting one
+/// executor buffer unbounded work for another.
+pub const MESH_CHANNEL_CAPACITY: usize = 256;
+
+/// Messages waiting in the shard's inbox (local connections plus the mesh).
+pub const SHARD_INBOX_CAPACITY: usize = 1024;
+
+/// Requests one connection may have in flight. The reader stops reading
+/// from the socket at this many, so a client that never reads its responses
+/// holds at most this many responses in server memory.
+pub const CONN_INFLIGHT_MAX: usize = 4096;
+
+/// A connection's response queue holds at most one response per request in
+/// flight, so it can never be full while the connection is open.
+pub const CONN_OUTBOUND_CAPACITY: usize = CONN_INFLIGHT_MAX;
+
+/// Bytes read from a socket at once. Large enough to take many pipelined
+/// small requests per system call.
+pub const CONN_READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Response bytes coalesced into one socket write.
+pub const CONN_WRITE_BATCH_BYTES_MAX: usize = 256 * 1024;
+
+/// A new connection must send its preface within this time, so idle
+/// half-open connections cannot pile up.
+pub const PREFACE_TIMEOUT_MS: u64 = 10_000;
+
+/// Pause after a failed accept (e.g. out of file descriptors) before the
+/// next one, so the accept loop does not spin.
+pub const ACCEPT_BACKOFF_MS: u64 = 100;
+
+/// How often each executor checks whether the server is stopping. Only
+/// shutdown latency depends on it.
+pub const STOP_POLL_MS: u64 = 50;
+
+/// Requests admitted into the shard and not yet answered. Bounds the memory
+/// of everything queued behind Raft and the WAL, and so every outbox.
+pub const SHARD_PENDING_MAX: usize = 64 * 1024;
+
+/// Requests proposed to Raft in one batch. A batch becomes one WAL write;
+/// beyond a few thousand, bigger batches only add latency.
+pub const PROPOSAL_BATCH_MAX: usize = 4096;
+
+/// Events (request batches, ticks) queued for the shard loop.
+pub const SHARD_EVENTS_CAPACITY: usize = 1024;
+
+/// WAL writes handed over and not yet durable. The WAL pipelines one batch
+/// being synced while the next fills; a few more keep Raft moving while the
+/// disk is briefly slow.
+pub const SHARD_PERSIST_QUEUE_MAX: usize = 8;
+
+const _: () = assert!(CONN_OUTBOUND_CAPACITY >= CONN_INFLIGHT_MAX);
+const _: () = assert!(REQUEST_BYTES_MAX_DEFAULT <= REQUEST_BYTES_MAX_CEILING);
+
 // ---- io ----
+
+/// Alignment of every write to a WAL or snapshot file: the page size, which
+/// is also the largest logical block size O_DIRECT demands on common disks,
+/// so one value serves 512-byte and 4 KiB-sector devices alike.
+pub const IO_ALIGN_BYTES: usize = 4096;
+
+/// The unit of atomicity assumed of the disk: a write that is interrupted
+/// leaves each 512-byte sector either old or new, never mixed. The crash
+/// simulator tears writes at this granularity.
+pub const IO_SECTOR_BYTES: usize = 512;
+
+const _: () = assert!(IO_ALIGN_BYTES % IO_SECTOR_BYTES == 0);
 
 // ---- wal ----
 
+/// Size of one preallocated WAL segment file. Large enough that rolling to a
+/// new segment (create, preallocate, directory fsync) is rare (once per
+/// 64 MiB of log), small enough that a released segment frees space promptly
+/// after a snapshot. etcd uses the same size.
+pub const WAL_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Largest batch written with one write + one fdatasync. Bounds the memory of
+/// one buffer and the latency a batch adds to the appenders queued behind it;
+/// 1 MiB is where one sequential write already runs at the disk's bandwidth.
+pub const WAL_BATCH_BYTES_MAX: usize = 1024 * 1024;
+
+/// Sealed batches waiting behind the one being written. Appenders wait when
+/// the queue is full, which bounds WAL memory to
+/// `(WAL_BATCH_QUEUE_MAX + 2) * WAL_BATCH_BYTES_MAX`. Two is enough to keep the
+/// disk busy: one batch fills while the previous one is written and synced.
+pub const WAL_BATCH_QUEUE_MAX: usize = 2;
+
+/// Largest payload of one WAL entry. A Raft entry carries one client request
+/// (etcd's limit is 1.5 MiB) or a batch of small ones; the record must fit in
+/// one batch together with its headers.
+pub const WAL_ENTRY_PAYLOAD_BYTES_MAX: usize = WAL_BATCH_BYTES_MAX - 2 * IO_ALIGN_BYTES;
+
+const _: () = assert!(WAL_BATCH_BYTES_MAX % IO_ALIGN_BYTES == 0);
+const _: () = assert!(WAL_SEGMENT_BYTES % IO_ALIGN_BYTES as u64 == 0);
+// A segment holds its header block plus at least a few full batches.
+const _: () = assert!(WAL_SEGMENT_BYTES >= 8 * WAL_BATCH_BYTES_MAX as u64);
+const _: () = assert!(WAL_ENTRY_PAYLOAD_BYTES_MAX >= 1536 * 1024 / 2);
+
 // ---- snap ----
 
+/// Snapshot files kept in `member/snap/`. Two: the newest, and the previous
+/// one to fall back to if the newest turns out damaged. The WAL keeps every
+/// entry after the older of the two, so either can be used for recovery.
+pub const SNAP_FILES_KEPT: usize = 2;
+
+/// Largest chunk in a snapshot file. Bounds the memory a reader allocates for
+/// one chunk before its checksum is verified (a damaged length field must not
+/// make the reader allocate gigabytes).
+pub const SNAP_CHUNK_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Largest caller metadata blob in a snapshot header (revision, compact
+/// revision, membership). Bounded for the same reason as chunks.
+pub const SNAP_META_BYTES_MAX: usize = 1024 * 1024;
+
+/// Bytes buffered by the snapshot writer before one write to the file:
+/// large enough that writing is sequential and cheap, small enough to keep
+/// the memory of an online snapshot modest.
+pub const SNAP_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+
+const _: () = assert!(SNAP_FILES_KEPT >= 2);
+const _: () = assert!(SNAP_WRITE_BUFFER_BYTES % IO_ALIGN_BYTES == 0);
+
 // ---- mvcc ----
+
+/// Default most compares, success ops or failure ops in one txn: etcd's
+/// `--max-txn-ops` default, so clients written for etcd fit.
+pub const MVCC_TXN_OPS_MAX_DEFAULT: usize = 128;
+
+/// Default size a snapshot chunk aims for. Producing one chunk walks the
+/// index without yielding, so this bounds the pause it puts between two
+/// applied entries (≈ 1 ms per MiB) and the memory one chunk holds.
+pub const MVCC_SNAPSHOT_CHUNK_BYTES_DEFAULT: usize = 4 << 20;
+
+/// Most events one [`crate::mvcc::Mvcc::events`] call returns by default
+/// (one revision is never split, so a single huge revision may exceed it).
+/// Bounds the memory of one catch-up step of a watcher.
+pub const MVCC_REPLAY_EVENTS_MAX_DEFAULT: usize = 1000;
