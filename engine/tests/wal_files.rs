@@ -1,0 +1,214 @@
+//! The WAL on real files (`DmaFs`, O_DIRECT in a temporary directory): torn
+//! tails, damage before the tail, segment rollover and release.
+
+mod wal_util;
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use cairn_engine::io::DmaFs;
+use cairn_engine::wal::{self, HardState, Record, SnapshotMarker, WalError, WalOptions};
+
+const BLOCK: u64 = 4096;
+
+fn small() -> WalOptions {
+    WalOptions {
+        segment_bytes: 64 * 1024,
+        batch_bytes_max: 16 * 1024,
+        batch_queue_max: 2,
+    }
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    format!("value-{i}").into_bytes()
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Appends entries 1..=n, one durable batch each (batch k at block k+1).
+async fn write_entries(dir: &Path, opts: WalOptions, n: u64) {
+    let fs = DmaFs::new(dir).await.unwrap();
+    let (log, _) = wal::open(fs, dir, opts).await.unwrap();
+    for i in 1..=n {
+        let p = payload(i);
+        let lsn = log
+            .append(&[Record::Entry {
+                index: i,
+                term: 1,
+                kind: 0,
+                payload: &p,
+            }])
+            .await
+            .unwrap();
+        log.wait_durable(lsn).await.unwrap();
+    }
+}
+
+async fn reopen(dir: &Path, opts: WalOptions) -> Result<wal::Recovered, WalError> {
+    let fs = DmaFs::new(dir).await.unwrap();
+    wal::open(fs, dir, opts).await.map(|(_, r)| r)
+}
+
+#[test]
+fn truncated_tail_is_dropped_and_writing_resumes() {
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        write_entries(&dir, WalOptions::default(), 10).await;
+        let seg = segments(&dir).pop().unwrap();
+        // Cut the last batch (entry 10, block 10) in the middle of its record.
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        f.set_len(10 * BLOCK + 40).unwrap();
+        drop(f);
+
+        let rec = reopen(&dir, WalOptions::default()).await.unwrap();
+        let idx: Vec<u64> = rec.entries.iter().map(|e| e.index).collect();
+        assert_eq!(idx, (1..=9).collect::<Vec<_>>());
+
+        // The writer continues where the valid log ends.
+        let fs = DmaFs::new(&dir).await.unwrap();
+        let (log, _) = wal::open(fs, &dir, WalOptions::default()).await.unwrap();
+        let lsn = log
+            .append(&[Record::Entry {
+                index: 10,
+                term: 2,
+                kind: 0,
+                payload: b"again",
+            }])
+            .await
+            .unwrap();
+        log.wait_durable(lsn).await.unwrap();
+        drop(log);
+        let rec = reopen(&dir, WalOptions::default()).await.unwrap();
+        assert_eq!(rec.entries.len(), 10);
+        assert_eq!(rec.entries[9].payload, b"again");
+        assert_eq!(rec.entries[9].term, 2);
+    });
+}
+
+#[test]
+fn torn_sector_in_last_batch_is_dropped() {
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        write_entries(&dir, WalOptions::default(), 5).await;
+        let seg = segments(&dir).pop().unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        f.write_at(&[0u8; 512], 5 * BLOCK).unwrap();
+        drop(f);
+        let rec = reopen(&dir, WalOptions::default()).await.unwrap();
+        assert_eq!(rec.entries.len(), 4);
+    });
+}
+
+#[test]
+fn damage_before_the_tail_is_refused_naming_file_and_offset() {
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        write_entries(&dir, WalOptions::default(), 10).await;
+        let seg = segments(&dir).pop().unwrap();
+        // Flip a byte in the payload of entry 3 (batch at block 3).
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&seg).unwrap();
+        let mut b = [0u8; 1];
+        let at = 3 * BLOCK + 36 + 12 + 17 + 2;
+        f.read_at(&mut b, at).unwrap();
+        f.write_at(&[b[0] ^ 0x40], at).unwrap();
+        drop(f);
+
+        let err = reopen(&dir, WalOptions::default()).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, WalError::Corrupt { offset, .. } if offset == 3 * BLOCK), "{msg}");
+        assert!(msg.contains(&seg.display().to_string()), "{msg}");
+        assert!(msg.contains("offset 12288"), "{msg}");
+    });
+}
+
+#[test]
+fn rollover_release_and_damage_in_an_older_segment() {
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        let fs = DmaFs::new(&dir).await.unwrap();
+        let (log, _) = wal::open(fs, &dir, small()).await.unwrap();
+        let big = vec![7u8; 3000];
+        for i in 1..=200u64 {
+            let lsn = log
+                .append(&[
+                    Record::Entry {
+                        index: i,
+                        term: 1,
+                        kind: 0,
+                        payload: &big,
+                    },
+                    Record::HardState(HardState {
+                        term: 1,
+                        vote: 1,
+                        commit: i,
+                    }),
+                ])
+                .await
+                .unwrap();
+            if i % 7 == 0 {
+                log.wait_durable(lsn).await.unwrap();
+            }
+        }
+        log.sync().await.unwrap();
+        let before = log.segment_count();
+        assert!(before >= 8, "only {before} segments");
+        assert_eq!(segments(&dir).len(), before);
+
+        let snap = SnapshotMarker { index: 150, term: 1 };
+        let lsn = log.append(&[Record::Snapshot(snap)]).await.unwrap();
+        log.wait_durable(lsn).await.unwrap();
+        let removed = log.release_before(150).await.unwrap();
+        assert!(removed > 0);
+        assert_eq!(segments(&dir).len(), before - removed);
+        drop(log);
+
+        let rec = reopen(&dir, small()).await.unwrap();
+        assert_eq!(rec.snapshot, snap);
+        assert_eq!(rec.hard_state.commit, 200);
+        // Entries of segments not yet released are still there (for a
+        // fallback to an older snapshot); the ones after the snapshot are
+        // complete.
+        assert!(rec.entries[0].index <= 151);
+        let idx: Vec<u64> = rec.entries_after(150).unwrap().iter().map(|e| e.index).collect();
+        assert_eq!(idx, (151..=200).collect::<Vec<_>>());
+        assert!(rec.entries_after(rec.entries[0].index - 2).is_none());
+
+        // Damage in a segment that is not the last one is never a torn tail.
+        let older = segments(&dir)[0].clone();
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&older).unwrap();
+        let mut b = [0u8; 1];
+        f.read_at(&mut b, BLOCK + 100).unwrap();
+        f.write_at(&[b[0] ^ 1], BLOCK + 100).unwrap();
+        drop(f);
+        let err = reopen(&dir, small()).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&older.display().to_string()) && msg.contains("offset 4096"), "{msg}");
+    });
+}
+
+#[test]
+fn damaged_segment_header_is_refused() {
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        write_entries(&dir, WalOptions::default(), 3).await;
+        let seg = segments(&dir).pop().unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        f.write_at(b"X", 20).unwrap();
+        drop(f);
+        let err = reopen(&dir, WalOptions::default()).await.unwrap_err();
+        assert!(err.to_string().contains("damaged segment header"), "{err}");
+    });
+}
