@@ -68,6 +68,10 @@ pub const SHARD_PENDING_MAX: usize = 64 * 1024;
 /// beyond a few thousand, bigger batches only add latency.
 pub const PROPOSAL_BATCH_MAX: usize = 4096;
 
+/// Entries kept in memory behind the latest snapshot, so a follower that
+/// is only a little behind catches up from the log (etcd keeps 5000).
+pub const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5_000;
+
 /// Events (request batches, ticks) queued for the shard loop.
 pub const SHARD_EVENTS_CAPACITY: usize = 1024;
 

@@ -42,9 +42,9 @@ pub fn classify(body: &RequestBodyView<'_>) -> Class {
         | RequestBodyView::Compaction(_) => Class::Write,
         RequestBodyView::Alarm(a) if a.action() == rpc::AlarmAction::Get => Class::LocalRead,
         RequestBodyView::Alarm(_) => Class::Write,
-        RequestBodyView::Status(_) | RequestBodyView::HashKv(_) | RequestBodyView::MemberList(_) => {
-            Class::LocalRead
-        }
+        RequestBodyView::Status(_)
+        | RequestBodyView::HashKv(_)
+        | RequestBodyView::MemberList(_) => Class::LocalRead,
         _ => Class::Unsupported,
     }
 }
@@ -64,7 +64,9 @@ fn txn_is_read_only(t: rpc::TxnRequest<'_>) -> bool {
 
 /// Whether a request may add data (refused while the NOSPACE alarm is on).
 pub fn may_grow(body: &RequestBodyView<'_>) -> bool {
-    fn ops_put(ops: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<rpc::RequestOp<'_>>>>) -> bool {
+    fn ops_put(
+        ops: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<rpc::RequestOp<'_>>>>,
+    ) -> bool {
         RequestOpView::all(ops).any(|op| match op {
             Ok(RequestOpView::Put(_)) => true,
             Ok(RequestOpView::Txn(t)) => ops_put(t.success()) || ops_put(t.failure()),
@@ -210,7 +212,12 @@ pub fn encode_range<'e>(
     )
 }
 
-pub fn encode_put<'e>(enc: &'e mut Encoder, id: u64, header: &Header, r: &mvcc::PutResponse) -> &'e [u8] {
+pub fn encode_put<'e>(
+    enc: &'e mut Encoder,
+    id: u64,
+    header: &Header,
+    r: &mvcc::PutResponse,
+) -> &'e [u8] {
     enc.put_response(
         id,
         header,
@@ -288,13 +295,37 @@ mod tests {
     #[test]
     fn requests_are_classified_like_etcd() {
         let mut enc = Encoder::new();
-        let f = enc.put_request(1, &PutParams { key: b"k", value: b"v", ..Default::default() }).to_vec();
+        let f = enc
+            .put_request(
+                1,
+                &PutParams {
+                    key: b"k",
+                    value: b"v",
+                    ..Default::default()
+                },
+            )
+            .to_vec();
         assert_eq!(classify(&body_of(&f)), Class::Write);
         assert!(may_grow(&body_of(&f)));
-        let f = enc.range_request(1, &RangeParams { key: b"k", ..Default::default() }).to_vec();
+        let f = enc
+            .range_request(
+                1,
+                &RangeParams {
+                    key: b"k",
+                    ..Default::default()
+                },
+            )
+            .to_vec();
         assert_eq!(classify(&body_of(&f)), Class::LinearRead);
         let f = enc
-            .range_request(1, &RangeParams { key: b"k", serializable: true, ..Default::default() })
+            .range_request(
+                1,
+                &RangeParams {
+                    key: b"k",
+                    serializable: true,
+                    ..Default::default()
+                },
+            )
             .to_vec();
         assert_eq!(classify(&body_of(&f)), Class::LocalRead);
         let f = enc.status_request(1).to_vec();
@@ -305,12 +336,25 @@ mod tests {
     fn a_put_applies_and_encodes() {
         let mut enc = Encoder::new();
         let frame = enc
-            .put_request(3, &PutParams { key: b"k", value: b"v", prev_kv: true, ..Default::default() })
+            .put_request(
+                3,
+                &PutParams {
+                    key: b"k",
+                    value: b"v",
+                    prev_kv: true,
+                    ..Default::default()
+                },
+            )
             .to_vec();
-        let RequestBodyView::Put(p) = body_of(&frame) else { panic!("not a put") };
+        let RequestBodyView::Put(p) = body_of(&frame) else {
+            panic!("not a put")
+        };
         let mut index = mvcc::Mvcc::new(mvcc::MvccConfig::default());
         let applied = index.put(&put_request(p)).expect("put");
-        let header = Header { revision: applied.response.revision, ..Header::default() };
+        let header = Header {
+            revision: applied.response.revision,
+            ..Header::default()
+        };
         let out = encode_put(&mut enc, 3, &header, &applied.response).to_vec();
         let resp = decode_response(&out).expect("valid response");
         assert_eq!(resp.id, 3);
@@ -322,7 +366,10 @@ mod tests {
     fn errors_read_like_etcd() {
         let (code, msg) = mvcc_error(&mvcc::Error::Compacted);
         assert_eq!(code, rpc::ErrorCode::OutOfRange);
-        assert_eq!(msg, "etcdserver: mvcc: required revision has been compacted");
+        assert_eq!(
+            msg,
+            "etcdserver: mvcc: required revision has been compacted"
+        );
         let (code, msg) = mvcc_error(&mvcc::Error::DuplicateKey);
         assert_eq!(code, rpc::ErrorCode::InvalidArgument);
         assert_eq!(msg, "etcdserver: duplicate key given in txn request");

@@ -70,7 +70,8 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
                         // Out of file descriptors and the like: back off
                         // rather than spin, and keep serving existing clients.
                         tracing::warn!(%addr, "accept failed: {e}");
-                        glommio::timer::sleep(Duration::from_millis(limits::ACCEPT_BACKOFF_MS)).await;
+                        glommio::timer::sleep(Duration::from_millis(limits::ACCEPT_BACKOFF_MS))
+                            .await;
                     }
                 }
             }
@@ -170,7 +171,12 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
                 Ok(_) => frames.push(Bytes::copy_from_slice(frame)),
                 Err(e) if e.is_fatal_to_connection() => return Err(e),
                 Err(e) => {
-                    let reply = encoder.error_response(0, None, rpc::ErrorCode::InvalidArgument, &e.to_string());
+                    let reply = encoder.error_response(
+                        0,
+                        None,
+                        rpc::ErrorCode::InvalidArgument,
+                        &e.to_string(),
+                    );
                     inflight.add(1);
                     router.reply_local(conn, reply.to_vec());
                 }

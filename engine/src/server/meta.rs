@@ -38,7 +38,9 @@ pub enum IdentityError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is damaged: {reason}; restore the member from a snapshot or remove its data dir")]
+    #[error(
+        "{path} is damaged: {reason}; restore the member from a snapshot or remove its data dir"
+    )]
     Corrupt { path: PathBuf, reason: String },
     #[error("invalid configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
@@ -85,7 +87,13 @@ impl Identity {
         let token = &config.initial_cluster_token;
         let members: Vec<(u64, String, Vec<String>)> = initial
             .iter()
-            .map(|m| (member_id(&m.peer_urls, token), m.name.clone(), m.peer_urls.clone()))
+            .map(|m| {
+                (
+                    member_id(&m.peer_urls, token),
+                    m.name.clone(),
+                    m.peer_urls.clone(),
+                )
+            })
             .collect();
         let ids: Vec<u64> = members.iter().map(|m| m.0).collect();
         let me = members
@@ -93,7 +101,10 @@ impl Identity {
             .find(|m| m.1 == config.name)
             .map(|m| m.0)
             .unwrap_or(0);
-        assert!(me != 0, "initial_members() guarantees this member is listed");
+        assert!(
+            me != 0,
+            "initial_members() guarantees this member is listed"
+        );
         Ok(Identity {
             cluster_id: cluster_id(&ids, token),
             member_id: me,
@@ -144,9 +155,15 @@ impl Identity {
         let member_id = hex(lines.next().and_then(|l| l.strip_prefix("member-id ")))?;
         let mut members = Vec::new();
         for line in lines {
-            let mut f = line.strip_prefix("member ").ok_or_else(|| bad("unexpected line"))?.split(' ');
+            let mut f = line
+                .strip_prefix("member ")
+                .ok_or_else(|| bad("unexpected line"))?
+                .split(' ');
             let id = hex(f.next())?;
-            let name = f.next().ok_or_else(|| bad("member without name"))?.to_string();
+            let name = f
+                .next()
+                .ok_or_else(|| bad("member without name"))?
+                .to_string();
             let urls = f
                 .next()
                 .unwrap_or("")
@@ -165,7 +182,10 @@ impl Identity {
 
     /// Read the identity of an existing member, or derive and durably write
     /// a new one. Returns the identity and whether it was just created.
-    pub fn load_or_create(member_dir: &Path, config: &Config) -> Result<(Identity, bool), IdentityError> {
+    pub fn load_or_create(
+        member_dir: &Path,
+        config: &Config,
+    ) -> Result<(Identity, bool), IdentityError> {
         let path = member_dir.join("identity");
         let io = |op: &'static str, path: &Path| {
             let path = path.to_path_buf();
@@ -180,7 +200,8 @@ impl Identity {
         std::fs::create_dir_all(member_dir).map_err(io("create", member_dir))?;
         let tmp = member_dir.join("identity.tmp");
         let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        f.write_all(identity.encode().as_bytes()).map_err(io("write", &tmp))?;
+        f.write_all(identity.encode().as_bytes())
+            .map_err(io("write", &tmp))?;
         f.sync_all().map_err(io("fsync", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
         std::fs::File::open(member_dir)
@@ -215,9 +236,16 @@ mod tests {
         assert_eq!(first, again);
 
         let path = dir.path().join("identity");
-        let text = std::fs::read_to_string(&path).unwrap().replace("member-id ", "member-id f");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("member-id ", "member-id f");
         std::fs::write(&path, text).unwrap();
-        let err = Identity::load_or_create(dir.path(), &config).unwrap_err().to_string();
-        assert!(err.contains("identity is damaged: checksum mismatch"), "{err}");
+        let err = Identity::load_or_create(dir.path(), &config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("identity is damaged: checksum mismatch"),
+            "{err}"
+        );
     }
 }

@@ -20,6 +20,7 @@ mod meta;
 mod raftlog;
 mod route;
 mod shard;
+mod snapshot;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -38,28 +38,38 @@ fn kind_from_code(code: u8) -> Option<EntryKind> {
 
 impl RaftLog {
     pub fn new(conf_state: ConfState) -> RaftLog {
-        RaftLog(Rc::new(RefCell::new(MemStorage::new_with_conf_state(conf_state))))
+        RaftLog(Rc::new(RefCell::new(MemStorage::new_with_conf_state(
+            conf_state,
+        ))))
     }
 
-    /// Load what the WAL replayed: the snapshot position, the hard state and
-    /// the entries after the snapshot.
-    pub fn restore(&self, recovered: &Recovered) -> Result<(), String> {
+    /// Load the position of the snapshot the state machine was restored
+    /// from, then what the WAL replayed after it: the hard state and the
+    /// entries.
+    pub fn restore(
+        &self,
+        snap_index: u64,
+        snap_term: u64,
+        recovered: &Recovered,
+    ) -> Result<(), String> {
         let mut log = self.0.borrow_mut();
-        let snap = recovered.snapshot;
-        if snap.index > 0 {
-            let conf_state = log.initial_state().map(|s| s.conf_state).unwrap_or_default();
+        if snap_index > 0 {
+            let conf_state = log
+                .initial_state()
+                .map(|s| s.conf_state)
+                .unwrap_or_default();
             log.apply_snapshot(Snapshot {
                 metadata: SnapshotMetadata {
-                    index: snap.index,
-                    term: snap.term,
+                    index: snap_index,
+                    term: snap_term,
                     conf_state,
                 },
                 data: Bytes::new(),
             });
         }
         let mut entries = Vec::with_capacity(recovered.entries.len());
-        let mut expected = snap.index + 1;
-        for e in &recovered.entries {
+        let mut expected = snap_index + 1;
+        for e in recovered.entries.iter().filter(|e| e.index > snap_index) {
             if e.index != expected {
                 return Err(format!("entry {} follows entry {}", e.index, expected - 1));
             }
@@ -85,6 +95,12 @@ impl RaftLog {
 
     pub fn append(&self, entries: &[Entry]) {
         self.0.borrow_mut().append(entries);
+    }
+
+    /// Drop entries up to and including `index` (covered by a snapshot).
+    pub fn compact(&self, index: u64) {
+        // Compacting what is already gone is harmless.
+        let _ = self.0.borrow_mut().compact(index);
     }
 
     pub fn set_hard_state(&self, hs: HardState) {

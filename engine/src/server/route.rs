@@ -80,7 +80,11 @@ impl Router {
     }
 
     /// Spawn the tasks that move messages between executors.
-    pub fn start(self: Rc<Self>, mut to_shard_rx: Receivers<ToShard>, mut from_shard_rx: Receivers<FromShard>) {
+    pub fn start(
+        self: Rc<Self>,
+        mut to_shard_rx: Receivers<ToShard>,
+        mut from_shard_rx: Receivers<FromShard>,
+    ) {
         // Requests arriving over the mesh join the local ones in the inbox.
         if let Some(inbox) = &self.shard_inbox {
             for (_, rx) in to_shard_rx.streams() {
@@ -156,7 +160,11 @@ impl Router {
     pub async fn send_to_shard(&self, msg: ToShard) -> Result<(), ()> {
         match &self.shard_inbox {
             Some(inbox) => inbox.send(msg).await.map_err(|_| ()),
-            None => self.to_shard.send_to(SHARD_EXECUTOR, msg).await.map_err(|_| ()),
+            None => self
+                .to_shard
+                .send_to(SHARD_EXECUTOR, msg)
+                .await
+                .map_err(|_| ()),
         }
     }
 

@@ -33,11 +33,14 @@ use super::apply::{self, Class};
 use super::meta::Identity;
 use super::raftlog::RaftLog;
 use super::route::{ConnId, Router, ToShard};
+use super::snapshot::{self, SnapMeta, SnapshotOutcome};
 use super::Shared;
 use crate::io::DmaFs;
 use crate::limits;
 use crate::mvcc::{Mvcc, MvccConfig};
+use crate::snap::{self as snapfile, SnapStore};
 use crate::wal::{self, Lsn, Record, Wal, WalOptions};
+use std::cell::RefCell;
 
 /// Bytes of the envelope in front of every proposed request frame.
 const ENVELOPE_BYTES: usize = 16;
@@ -50,19 +53,21 @@ struct Origin {
 }
 
 /// Events the shard loop reacts to.
-enum Event {
+pub(super) enum Event {
     Requests(ToShard),
     Tick,
     Persisted(PersistJob),
+    Snapshot(SnapshotOutcome),
 }
 
 /// Persist jobs in flight are at most the persist queue plus the one the
-/// persister is waiting on, so this queue of finished jobs never fills and
-/// the persister never waits on the shard (which may be waiting on it).
-const PERSISTED_CAPACITY: usize = limits::SHARD_PERSIST_QUEUE_MAX + 2;
+/// persister is waiting on, and at most one snapshot runs, so this queue of
+/// finished work never fills: the persister never waits on the shard (which
+/// may be waiting on it).
+const PERSISTED_CAPACITY: usize = limits::SHARD_PERSIST_QUEUE_MAX + 3;
 
 /// A Ready's writes, handed to the WAL and waiting to become durable.
-struct PersistJob {
+pub(super) struct PersistJob {
     lsn: Lsn,
     entries: Vec<raft::Entry>,
     hard_state: Option<raft::HardState>,
@@ -86,11 +91,16 @@ pub struct Shard {
     node: RawNode<RaftLog>,
     log: RaftLog,
     wal: Wal<DmaFs>,
-    mvcc: Mvcc,
+    mvcc: Rc<RefCell<Mvcc>>,
+    snap_store: SnapStore<DmaFs>,
+    /// Index of the latest durable snapshot.
+    snapshot_index: u64,
+    snapshotting: bool,
     enc: Encoder,
     events: LocalReceiver<Event>,
     events_tx: Rc<LocalSender<Event>>,
     persisted: LocalReceiver<Event>,
+    persisted_tx: Rc<LocalSender<Event>>,
     persist_tx: LocalSender<PersistJob>,
     /// Hard state not yet written: a commit-only change waits for the next
     /// WAL write instead of costing an fdatasync of its own.
@@ -141,7 +151,7 @@ impl Shard {
 
         let wal_dir = wal::dir(&data_dir);
         let fs = DmaFs::new(&member_dir).await?;
-        let (wal, recovered) = wal::open(fs, &wal_dir, WalOptions::default()).await?;
+        let (wal, recovered) = wal::open(fs.clone(), &wal_dir, WalOptions::default()).await?;
         tracing::info!(
             entries = recovered.entries.len(),
             last_index = recovered.last_index(),
@@ -149,14 +159,30 @@ impl Shard {
             "replayed the WAL"
         );
 
+        let mvcc_config = MvccConfig {
+            txn_ops_max: config.max_txn_ops,
+            ..MvccConfig::default()
+        };
+        let snap_store = SnapStore::open(fs.clone(), &snapfile::dir(&data_dir))
+            .await
+            .map_err(|e| ShardError::Recovery(e.to_string()))?;
+        let restored = snapshot::restore(&snap_store, &recovered, mvcc_config)
+            .await
+            .map_err(ShardError::Recovery)?;
+        let (snap_index, snap_term, mvcc, meta) = match restored {
+            Some(r) => (r.index, r.term, r.mvcc, r.meta),
+            None => (0, 0, Mvcc::new(mvcc_config), SnapMeta::default()),
+        };
+
         let conf_state = raft::ConfState::with_voters(&identity.voter_ids());
         let log = RaftLog::new(conf_state);
-        log.restore(&recovered)
+        log.restore(snap_index, snap_term, &recovered)
             .map_err(|e| ShardError::Recovery(format!("WAL does not form a Raft log: {e}")))?;
 
-        let election_tick = (config.election_timeout_ms / config.heartbeat_interval_ms).max(2) as usize;
+        let election_tick =
+            (config.election_timeout_ms / config.heartbeat_interval_ms).max(2) as usize;
         let mut rc = raft::Config::new(identity.member_id, election_tick, 1);
-        rc.applied = recovered.snapshot.index;
+        rc.applied = snap_index;
         rc.seed = identity.member_id ^ recovered.hard_state.term;
         let mut node = RawNode::new(&rc, log.clone())?;
         if identity.members.len() == 1 {
@@ -164,15 +190,17 @@ impl Shard {
             node.campaign();
         }
 
-        let mvcc = Mvcc::new(MvccConfig {
-            txn_ops_max: config.max_txn_ops,
-            ..MvccConfig::default()
-        });
         let (events_tx, events) = local_channel::new_bounded(limits::SHARD_EVENTS_CAPACITY);
         let events_tx = Rc::new(events_tx);
         let (persist_tx, persist_rx) = local_channel::new_bounded(limits::SHARD_PERSIST_QUEUE_MAX);
         let (persisted_tx, persisted) = local_channel::new_bounded(PERSISTED_CAPACITY);
-        spawn_persister(shared.clone(), wal.clone(), persist_rx, persisted_tx);
+        let persisted_tx = Rc::new(persisted_tx);
+        spawn_persister(
+            shared.clone(),
+            wal.clone(),
+            persist_rx,
+            persisted_tx.clone(),
+        );
         let inbox = router
             .take_shard_inbox()
             .ok_or_else(|| ShardError::Recovery("shard inbox already taken".into()))?;
@@ -187,11 +215,15 @@ impl Shard {
             node,
             log,
             wal,
-            mvcc,
+            mvcc: Rc::new(RefCell::new(mvcc)),
+            snap_store,
+            snapshot_index: snap_index,
+            snapshotting: false,
             enc: Encoder::new(),
             events,
             events_tx,
             persisted,
+            persisted_tx,
             persist_tx,
             unwritten_hard_state: None,
             next_seq: 1,
@@ -199,10 +231,14 @@ impl Shard {
             next_read_ctx: 1,
             reads_waiting_index: BTreeMap::new(),
             reads_waiting_apply: BTreeMap::new(),
-            applied: recovered.snapshot.index,
+            applied: snap_index,
             term: recovered.hard_state.term,
             leader: 0,
-            alarms: Vec::new(),
+            alarms: if meta.nospace {
+                vec![Alarm::NoSpace]
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -233,15 +269,71 @@ impl Shard {
                 break;
             }
             self.router.flush();
+            self.maybe_snapshot();
         }
         tracing::info!("shard stopped");
+    }
+
+    /// Start a snapshot once enough entries were applied since the last.
+    fn maybe_snapshot(&mut self) {
+        let count = self.shared.config.snapshot_count;
+        if self.snapshotting || self.applied < self.snapshot_index + count {
+            return;
+        }
+        let Ok(term) = raft::Storage::term(&self.log, self.applied) else {
+            // Applied but not yet in the stable log view; try next pass.
+            return;
+        };
+        self.snapshotting = true;
+        let meta = SnapMeta {
+            revision: self.mvcc.borrow().current_revision(),
+            nospace: self.alarms.contains(&Alarm::NoSpace),
+        };
+        tracing::info!(
+            index = self.applied,
+            revision = meta.revision,
+            "starting snapshot"
+        );
+        snapshot::spawn(
+            self.mvcc.clone(),
+            self.snap_store.clone(),
+            self.wal.clone(),
+            self.applied,
+            term,
+            meta,
+            self.persisted_tx.clone(),
+        );
+    }
+
+    fn snapshot_finished(&mut self, outcome: SnapshotOutcome) {
+        self.snapshotting = false;
+        // Compactions asked for while the snapshot held them run now.
+        self.mvcc.borrow_mut().finish_held_compaction();
+        match outcome {
+            SnapshotOutcome::Done { index } => {
+                tracing::info!(index, "snapshot durable");
+                self.snapshot_index = index;
+                // Keep a tail of entries so a slightly lagging follower can
+                // catch up from the log instead of a whole snapshot.
+                let keep_from = index.saturating_sub(limits::SNAPSHOT_CATCH_UP_ENTRIES);
+                if keep_from > 0 {
+                    self.log.compact(keep_from);
+                }
+            }
+            SnapshotOutcome::Failed { index, error } => {
+                // The WAL still holds everything; the next attempt comes
+                // after another --snapshot-count entries.
+                tracing::error!(index, "snapshot failed: {error}");
+                self.snapshot_index = index;
+            }
+        }
     }
 
     fn header(&self) -> Header {
         Header {
             cluster_id: self.identity.cluster_id,
             member_id: self.identity.member_id,
-            revision: self.mvcc.current_revision(),
+            revision: self.mvcc.borrow().current_revision(),
             raft_term: self.term,
         }
     }
@@ -250,6 +342,7 @@ impl Shard {
         match ev {
             Event::Tick => self.node.tick(),
             Event::Persisted(job) => self.persisted(job),
+            Event::Snapshot(outcome) => self.snapshot_finished(outcome),
             Event::Requests(msg) => {
                 let origin = Origin {
                     executor: msg.origin,
@@ -263,7 +356,13 @@ impl Shard {
     }
 
     /// Sort one verified request frame into writes, reads, or an answer now.
-    fn admit(&mut self, origin: Origin, frame: Bytes, writes: &mut Vec<Bytes>, reads: &mut Vec<(Origin, Bytes)>) {
+    fn admit(
+        &mut self,
+        origin: Origin,
+        frame: Bytes,
+        writes: &mut Vec<Bytes>,
+        reads: &mut Vec<(Origin, Bytes)>,
+    ) {
         let Ok(req) = decode_request(&frame) else {
             // Verified by the connection; failing here is a bug there.
             unreachable_frame(&frame);
@@ -272,11 +371,21 @@ impl Shard {
         match apply::classify(&req.body) {
             Class::Write => {
                 if self.alarms.contains(&Alarm::NoSpace) && apply::may_grow(&req.body) {
-                    self.reply_error(origin, req.id, rpc::ErrorCode::ResourceExhausted, "etcdserver: mvcc: database space exceeded");
+                    self.reply_error(
+                        origin,
+                        req.id,
+                        rpc::ErrorCode::ResourceExhausted,
+                        "etcdserver: mvcc: database space exceeded",
+                    );
                     return;
                 }
                 if self.pending_writes.len() >= limits::SHARD_PENDING_MAX {
-                    self.reply_error(origin, req.id, rpc::ErrorCode::ResourceExhausted, "etcdserver: too many requests");
+                    self.reply_error(
+                        origin,
+                        req.id,
+                        rpc::ErrorCode::ResourceExhausted,
+                        "etcdserver: too many requests",
+                    );
                     return;
                 }
                 let seq = self.next_seq;
@@ -365,7 +474,10 @@ impl Shard {
 
             for rs in rd.read_states {
                 if let Some(batch) = self.reads_waiting_index.remove(&rs.context) {
-                    self.reads_waiting_apply.entry(rs.index).or_default().push(batch);
+                    self.reads_waiting_apply
+                        .entry(rs.index)
+                        .or_default()
+                        .push(batch);
                 }
             }
             self.serve_ready_reads();
@@ -373,7 +485,11 @@ impl Shard {
         Ok(())
     }
 
-    async fn write_wal(&mut self, entries: &[raft::Entry], hs: Option<raft::HardState>) -> Result<Lsn, String> {
+    async fn write_wal(
+        &mut self,
+        entries: &[raft::Entry],
+        hs: Option<raft::HardState>,
+    ) -> Result<Lsn, String> {
         let mut records: Vec<Record<'_>> = entries
             .iter()
             .map(|e| Record::Entry {
@@ -428,7 +544,10 @@ impl Shard {
             return;
         }
         if entry.data.len() < ENVELOPE_BYTES {
-            tracing::error!(index = entry.index, "log entry too short for its envelope; skipped");
+            tracing::error!(
+                index = entry.index,
+                "log entry too short for its envelope; skipped"
+            );
             return;
         }
         let (proposer, seq) = envelope(&entry.data);
@@ -455,34 +574,55 @@ impl Shard {
             Ok(Applied::Txn(r)) => apply::encode_txn(&mut self.enc, id, &header, &r).to_vec(),
             Ok(Applied::Compact) => self.enc.compaction_response(id, &header).to_vec(),
             Ok(Applied::Alarm) => self.alarm_frame(id, &header),
-            Err((code, msg)) => self.enc.error_response(id, Some(&header), code, &msg).to_vec(),
+            Err((code, msg)) => self
+                .enc
+                .error_response(id, Some(&header), code, &msg)
+                .to_vec(),
         };
         self.router.reply(origin.executor, origin.conn, frame);
     }
 
-    fn apply_write(&mut self, body: &RequestBodyView<'_>) -> Result<Applied, (rpc::ErrorCode, String)> {
+    fn apply_write(
+        &mut self,
+        body: &RequestBodyView<'_>,
+    ) -> Result<Applied, (rpc::ErrorCode, String)> {
         let mvcc_err = |e: crate::mvcc::Error| apply::mvcc_error(&e);
         match body {
             RequestBodyView::Put(p) => {
                 if self.alarms.contains(&Alarm::NoSpace) {
                     return Err(nospace());
                 }
-                let r = self.mvcc.put(&apply::put_request(*p)).map_err(mvcc_err)?;
+                let r = self
+                    .mvcc
+                    .borrow_mut()
+                    .put(&apply::put_request(*p))
+                    .map_err(mvcc_err)?;
                 Ok(Applied::Put(r.response))
             }
             RequestBodyView::DeleteRange(d) => {
-                let r = self.mvcc.delete_range(&apply::delete_request(*d)).map_err(mvcc_err)?;
+                let r = self
+                    .mvcc
+                    .borrow_mut()
+                    .delete_range(&apply::delete_request(*d))
+                    .map_err(mvcc_err)?;
                 Ok(Applied::Delete(r.response))
             }
             RequestBodyView::Txn(t) => {
                 if self.alarms.contains(&Alarm::NoSpace) && apply::may_grow(body) {
                     return Err(nospace());
                 }
-                let r = self.mvcc.txn(&apply::txn_request(*t)).map_err(mvcc_err)?;
+                let r = self
+                    .mvcc
+                    .borrow_mut()
+                    .txn(&apply::txn_request(*t))
+                    .map_err(mvcc_err)?;
                 Ok(Applied::Txn(r.response))
             }
             RequestBodyView::Compaction(c) => {
-                self.mvcc.compact(c.revision()).map_err(mvcc_err)?;
+                self.mvcc
+                    .borrow_mut()
+                    .compact(c.revision())
+                    .map_err(mvcc_err)?;
                 Ok(Applied::Compact)
             }
             RequestBodyView::Alarm(a) => {
@@ -492,7 +632,10 @@ impl Shard {
                             self.alarms.push(Alarm::NoSpace);
                         }
                     }
-                    (rpc::AlarmAction::Deactivate, rpc::AlarmType::NoSpace | rpc::AlarmType::None) => {
+                    (
+                        rpc::AlarmAction::Deactivate,
+                        rpc::AlarmType::NoSpace | rpc::AlarmType::None,
+                    ) => {
                         self.alarms.retain(|a| *a != Alarm::NoSpace);
                     }
                     _ => {}
@@ -509,9 +652,10 @@ impl Shard {
     /// Past the quota, raise NOSPACE, as etcd does, through the log so that
     /// the alarm survives a restart and every member agrees on it.
     fn check_quota(&mut self) {
-        if self.mvcc.size_bytes() > self.quota_bytes && !self.alarms.contains(&Alarm::NoSpace) {
+        let size_bytes = self.mvcc.borrow().size_bytes();
+        if size_bytes > self.quota_bytes && !self.alarms.contains(&Alarm::NoSpace) {
             tracing::warn!(
-                size_bytes = self.mvcc.size_bytes(),
+                size_bytes,
                 quota_bytes = self.quota_bytes,
                 "database space exceeded; raising the NOSPACE alarm"
             );
@@ -520,7 +664,12 @@ impl Shard {
             self.alarms.push(Alarm::NoSpace);
             let frame = self
                 .enc
-                .alarm_request(0, rpc::AlarmAction::Activate, self.identity.member_id, rpc::AlarmType::NoSpace)
+                .alarm_request(
+                    0,
+                    rpc::AlarmAction::Activate,
+                    self.identity.member_id,
+                    rpc::AlarmType::NoSpace,
+                )
                 .to_vec();
             let mut payload = BytesMut::with_capacity(ENVELOPE_BYTES + frame.len());
             payload.put_u64_le(0);
@@ -565,13 +714,17 @@ impl Shard {
         let header = self.header();
         let id = req.id;
         let out = match req.body {
-            RequestBodyView::Range(r) => match self.mvcc.range(&apply::range_request(r)) {
-                Ok(resp) => apply::encode_range(&mut self.enc, id, &header, &resp).to_vec(),
-                Err(e) => self.error_frame(id, &header, &e),
-            },
+            RequestBodyView::Range(r) => {
+                let result = self.mvcc.borrow().range(&apply::range_request(r));
+                match result {
+                    Ok(resp) => apply::encode_range(&mut self.enc, id, &header, &resp).to_vec(),
+                    Err(e) => self.error_frame(id, &header, &e),
+                }
+            }
             RequestBodyView::Txn(t) => {
                 // A read-only txn: run it on the index; it writes nothing.
-                match self.mvcc.txn(&apply::txn_request(t)) {
+                let result = self.mvcc.borrow_mut().txn(&apply::txn_request(t));
+                match result {
                     Ok(r) => apply::encode_txn(&mut self.enc, id, &header, &r.response).to_vec(),
                     Err(e) => self.error_frame(id, &header, &e),
                 }
@@ -582,13 +735,15 @@ impl Shard {
                     .alarms
                     .iter()
                     .map(|a| match a {
-                        Alarm::NoSpace => "memberID:".to_string()
-                            + &self.identity.member_id.to_string()
-                            + " alarm:NOSPACE ",
+                        Alarm::NoSpace => {
+                            "memberID:".to_string()
+                                + &self.identity.member_id.to_string()
+                                + " alarm:NOSPACE "
+                        }
                     })
                     .collect();
                 let errors: Vec<&str> = errors.iter().map(String::as_str).collect();
-                let size = i64::try_from(self.mvcc.size_bytes()).unwrap_or(i64::MAX);
+                let size = i64::try_from(self.mvcc.borrow().size_bytes()).unwrap_or(i64::MAX);
                 let status = self.node.status();
                 self.enc
                     .status_response(
@@ -609,13 +764,22 @@ impl Shard {
                     .to_vec()
             }
             RequestBodyView::Alarm(_) => self.alarm_frame(id, &header),
-            RequestBodyView::HashKv(h) => match self.mvcc.hash_kv(h.revision()) {
-                Ok(hk) => self
-                    .enc
-                    .hash_kv_response(id, &header, hk.hash, hk.compact_revision, hk.hash_revision)
-                    .to_vec(),
-                Err(e) => self.error_frame(id, &header, &e),
-            },
+            RequestBodyView::HashKv(h) => {
+                let result = self.mvcc.borrow().hash_kv(h.revision());
+                match result {
+                    Ok(hk) => self
+                        .enc
+                        .hash_kv_response(
+                            id,
+                            &header,
+                            hk.hash,
+                            hk.compact_revision,
+                            hk.hash_revision,
+                        )
+                        .to_vec(),
+                    Err(e) => self.error_frame(id, &header, &e),
+                }
+            }
             RequestBodyView::MemberList(_) => {
                 let urls: Vec<Vec<&str>> = self
                     .identity
@@ -639,11 +803,17 @@ impl Shard {
                         id: m.0,
                         name: &m.1,
                         peer_urls,
-                        client_urls: if m.0 == self.identity.member_id { &client_urls } else { &[] },
+                        client_urls: if m.0 == self.identity.member_id {
+                            &client_urls
+                        } else {
+                            &[]
+                        },
                         is_learner: false,
                     })
                     .collect();
-                self.enc.member_list_response(id, &header, &members).to_vec()
+                self.enc
+                    .member_list_response(id, &header, &members)
+                    .to_vec()
             }
             other => {
                 let msg = format!("etcdserver: {} is not a read", other.type_name());
@@ -657,15 +827,19 @@ impl Shard {
 
     fn error_frame(&mut self, id: u64, header: &Header, e: &crate::mvcc::Error) -> Vec<u8> {
         let (code, msg) = apply::mvcc_error(e);
-        self.enc.error_response(id, Some(header), code, &msg).to_vec()
+        self.enc
+            .error_response(id, Some(header), code, &msg)
+            .to_vec()
     }
 
     fn reply_error(&mut self, origin: Origin, id: u64, code: rpc::ErrorCode, message: &str) {
         let header = self.header();
-        let frame = self.enc.error_response(id, Some(&header), code, message).to_vec();
+        let frame = self
+            .enc
+            .error_response(id, Some(&header), code, message)
+            .to_vec();
         self.router.reply(origin.executor, origin.conn, frame);
     }
-
 }
 
 /// The result of applying a write.
@@ -693,7 +867,10 @@ fn envelope(payload: &[u8]) -> (u64, u64) {
 }
 
 fn unreachable_frame(frame: &[u8]) {
-    tracing::error!(len = frame.len(), "a frame that passed verification no longer decodes");
+    tracing::error!(
+        len = frame.len(),
+        "a frame that passed verification no longer decodes"
+    );
 }
 
 /// Waits for each WAL batch to become durable, in order, and tells the
@@ -703,7 +880,7 @@ fn spawn_persister(
     shared: Arc<Shared>,
     wal: Wal<DmaFs>,
     jobs: LocalReceiver<PersistJob>,
-    events: LocalSender<Event>,
+    events: Rc<LocalSender<Event>>,
 ) {
     glommio::spawn_local(async move {
         while let Some(job) = jobs.recv().await {
