@@ -72,6 +72,26 @@ pub const PROPOSAL_BATCH_MAX: usize = 4096;
 /// is only a little behind catches up from the log (etcd keeps 5000).
 pub const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5_000;
 
+/// etcd's request timeout is 5 s plus two election timeouts; a request not
+/// answered by then gets "etcdserver: request timed out".
+pub const REQUEST_TIMEOUT_BASE_MS: u64 = 5_000;
+
+/// Encoded Raft messages queued for one peer. Past this the peer is
+/// reported unreachable and messages are dropped (Raft retries), so a slow
+/// or dead peer costs bounded memory.
+pub const PEER_QUEUE_FRAMES_MAX: usize = 4096;
+
+/// Bytes of peer frames coalesced into one socket write.
+pub const PEER_WRITE_BATCH_BYTES_MAX: usize = 1024 * 1024;
+
+/// Time allowed to connect to a peer before trying again later.
+pub const PEER_DIAL_TIMEOUT_MS: u64 = 1_000;
+
+/// Back-off between reconnection attempts to a peer: doubles from the
+/// minimum to the maximum while the peer stays unreachable.
+pub const PEER_RECONNECT_BACKOFF_MIN_MS: u64 = 50;
+pub const PEER_RECONNECT_BACKOFF_MAX_MS: u64 = 1_000;
+
 /// Events (request batches, ticks) queued for the shard loop.
 pub const SHARD_EVENTS_CAPACITY: usize = 1024;
 
@@ -166,3 +186,8 @@ pub const MVCC_SNAPSHOT_CHUNK_BYTES_DEFAULT: usize = 4 << 20;
 /// (one revision is never split, so a single huge revision may exceed it).
 /// Bounds the memory of one catch-up step of a watcher.
 pub const MVCC_REPLAY_EVENTS_MAX_DEFAULT: usize = 1000;
+
+// A chunk may exceed its target by one version (key + value, bounded by the
+// 1.5 MiB request limit, plus 41 bytes of fields and a record head); the
+// snapshot file must still accept it.
+const _: () = assert!(MVCC_SNAPSHOT_CHUNK_BYTES_DEFAULT + (2 << 20) <= SNAP_CHUNK_BYTES_MAX);

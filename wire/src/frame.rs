@@ -41,10 +41,11 @@ pub(crate) fn check_length(length: usize, frame_bytes_max: usize) -> Result<(), 
 /// gave, take out complete frames.
 ///
 /// Memory: the decoder never reserves space for a frame's announced length.
-/// It holds what the peer actually sent plus at most one growth step
-/// ([`DECODER_GROWTH_BYTES_MAX`]), the announced length is checked against
-/// the limit as soon as its four bytes have arrived, and after a large frame
-/// the buffer shrinks back once it is empty.
+/// Its buffer grows with what the peer actually sent (one growth step of
+/// [`DECODER_GROWTH_BYTES_MAX`] ahead, amortised doubling at most), the
+/// announced length is checked against the limit as soon as its four bytes
+/// have arrived, and after a large frame the buffer shrinks back to
+/// [`DECODER_RETAINED_BYTES_MAX`] once it is drained.
 ///
 /// After a framing error the decoder is poisoned: every later call returns
 /// the same error, and the connection should be closed.

@@ -28,24 +28,6 @@ fn response(frame: &[u8]) -> ResponseView<'_> {
     decode_response(frame).expect("a frame we built verifies")
 }
 
-fn range_params(v: rpc::RangeRequest<'_>) -> RangeParams<'_> {
-    RangeParams {
-        key: bytes(v.key()),
-        range_end: bytes(v.range_end()),
-        limit: v.limit(),
-        revision: v.revision(),
-        sort_order: v.sort_order(),
-        sort_target: v.sort_target(),
-        serializable: v.serializable(),
-        keys_only: v.keys_only(),
-        count_only: v.count_only(),
-        min_mod_revision: v.min_mod_revision(),
-        max_mod_revision: v.max_mod_revision(),
-        min_create_revision: v.min_create_revision(),
-        max_create_revision: v.max_create_revision(),
-    }
-}
-
 fn kvs<'a>(
     v: Option<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<rpc::KeyValue<'a>>>>,
 ) -> Vec<KeyValueRef<'a>> {
@@ -77,7 +59,7 @@ fn range_request_keeps_every_field() {
     let RequestBodyView::Range(r) = v.body else {
         panic!("{v:?}")
     };
-    assert_eq!(range_params(r), p);
+    assert_eq!(RangeParams::from(r), p);
 }
 
 #[test]
@@ -98,15 +80,7 @@ fn put_request_and_token() {
     let RequestBodyView::Put(r) = v.body else {
         panic!("{v:?}")
     };
-    let back = PutParams {
-        key: bytes(r.key()),
-        value: bytes(r.value()),
-        lease: r.lease(),
-        prev_kv: r.prev_kv(),
-        ignore_value: r.ignore_value(),
-        ignore_lease: r.ignore_lease(),
-    };
-    assert_eq!(back, p);
+    assert_eq!(PutParams::from(r), p);
 
     enc.set_token(None);
     let frame = enc.put_request(4, &p).to_vec();
@@ -127,23 +101,16 @@ fn empty_key_and_value_read_as_empty() {
 #[test]
 fn delete_range_and_compaction_requests() {
     let mut enc = Encoder::new();
-    let frame = enc
-        .delete_range_request(
-            8,
-            &DeleteRangeParams {
-                key: b"a",
-                range_end: b"b",
-                prev_kv: true,
-            },
-        )
-        .to_vec();
+    let p = DeleteRangeParams {
+        key: b"a",
+        range_end: b"b",
+        prev_kv: true,
+    };
+    let frame = enc.delete_range_request(8, &p).to_vec();
     let RequestBodyView::DeleteRange(d) = request(&frame).body else {
         panic!()
     };
-    assert_eq!(
-        (bytes(d.key()), bytes(d.range_end()), d.prev_kv()),
-        (&b"a"[..], &b"b"[..], true)
-    );
+    assert_eq!(DeleteRangeParams::from(d), p);
 
     let frame = enc.compaction_request(9, 77, true).to_vec();
     let RequestBodyView::Compaction(c) = request(&frame).body else {
@@ -198,9 +165,7 @@ fn nested_txn_request() {
     };
 
     let c = t.compare().expect("compare").get(0);
-    assert_eq!(c.result(), rpc::CompareResult::NotEqual);
-    assert_eq!(c.target(), rpc::CompareTarget::Value);
-    assert_eq!((bytes(c.key()), bytes(c.value())), (&b"c"[..], &b"v"[..]));
+    assert_eq!(CompareParams::from(c), compare[0]);
 
     let ops: Vec<_> = RequestOpView::all(t.success())
         .collect::<Result<_, _>>()

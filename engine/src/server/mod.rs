@@ -17,6 +17,7 @@
 mod apply;
 mod conn;
 mod meta;
+mod peer;
 mod raftlog;
 mod route;
 mod shard;

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use cairn_raft::{self as raft, RawNode};
@@ -31,6 +31,7 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use super::apply::{self, Class};
 use super::meta::Identity;
+use super::peer::{PeerAddr, Peers};
 use super::raftlog::RaftLog;
 use super::route::{ConnId, Router, ToShard};
 use super::snapshot::{self, SnapMeta, SnapshotOutcome};
@@ -58,6 +59,8 @@ pub(super) enum Event {
     Tick,
     Persisted(PersistJob),
     Snapshot(SnapshotOutcome),
+    /// A Raft message from a peer.
+    Peer(raft::Message),
 }
 
 /// Persist jobs in flight are at most the persist queue plus the one the
@@ -77,6 +80,7 @@ pub(super) struct PersistJob {
 /// Linearizable reads sharing one ReadIndex round.
 struct ReadBatch {
     reads: Vec<(Origin, Bytes)>,
+    deadline: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +110,9 @@ pub struct Shard {
     /// WAL write instead of costing an fdatasync of its own.
     unwritten_hard_state: Option<raft::HardState>,
     next_seq: u64,
-    pending_writes: HashMap<u64, (Origin, u64)>,
+    pending_writes: HashMap<u64, (Origin, u64, Instant)>,
+    peers: Peers,
+    request_timeout: Duration,
     next_read_ctx: u64,
     reads_waiting_index: BTreeMap<u64, ReadBatch>,
     /// Reads whose barrier index is known, by that index.
@@ -185,6 +191,16 @@ impl Shard {
         rc.applied = snap_index;
         rc.seed = identity.member_id ^ recovered.hard_state.term;
         let mut node = RawNode::new(&rc, log.clone())?;
+        let peer_addrs = identity
+            .members
+            .iter()
+            .filter(|m| m.0 != identity.member_id)
+            .map(|m| {
+                let url = m.2.first().map(String::as_str).unwrap_or("");
+                crate::config::parse_url("initial-cluster", url).map(|addr| PeerAddr { id: m.0, addr })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ShardError::Recovery(e.to_string()))?;
         if identity.members.len() == 1 {
             // A lone voter need not wait out an election timeout.
             node.campaign();
@@ -205,6 +221,14 @@ impl Shard {
             .take_shard_inbox()
             .ok_or_else(|| ShardError::Recovery("shard inbox already taken".into()))?;
         spawn_inbox_forwarder(inbox, events_tx.clone());
+        let listen = config
+            .peer_listen_addrs()
+            .map_err(|e| ShardError::Recovery(e.to_string()))?;
+        let peers = Peers::start(identity.cluster_id, identity.member_id, &listen, peer_addrs, events_tx.clone())
+            .map_err(|e| ShardError::Recovery(format!("cannot listen for peers: {e}")))?;
+        // etcd's request timeout: 5 s plus two election timeouts.
+        let request_timeout =
+            Duration::from_millis(limits::REQUEST_TIMEOUT_BASE_MS + 2 * config.election_timeout_ms);
         spawn_ticker(shared.clone(), events_tx.clone());
 
         Ok(Shard {
@@ -228,6 +252,8 @@ impl Shard {
             unwritten_hard_state: None,
             next_seq: 1,
             pending_writes: HashMap::new(),
+            peers,
+            request_timeout,
             next_read_ctx: 1,
             reads_waiting_index: BTreeMap::new(),
             reads_waiting_apply: BTreeMap::new(),
@@ -340,7 +366,15 @@ impl Shard {
 
     fn handle(&mut self, ev: Event, writes: &mut Vec<Bytes>, reads: &mut Vec<(Origin, Bytes)>) {
         match ev {
-            Event::Tick => self.node.tick(),
+            Event::Tick => {
+                self.node.tick();
+                self.expire_requests();
+            }
+            Event::Peer(m) => {
+                if let Err(e) = self.node.step(m) {
+                    tracing::debug!("dropping raft message from a peer: {e}");
+                }
+            }
             Event::Persisted(job) => self.persisted(job),
             Event::Snapshot(outcome) => self.snapshot_finished(outcome),
             Event::Requests(msg) => {
@@ -394,7 +428,7 @@ impl Shard {
                 payload.put_u64_le(self.identity.member_id);
                 payload.put_u64_le(seq);
                 payload.put_slice(&frame);
-                self.pending_writes.insert(seq, (origin, req.id));
+                self.pending_writes.insert(seq, (origin, req.id, Instant::now() + self.request_timeout));
                 writes.push(payload.freeze());
             }
             Class::LinearRead => reads.push((origin, frame)),
@@ -418,7 +452,7 @@ impl Shard {
                     _ => "etcdserver: too many requests",
                 };
                 for seq in seqs {
-                    if let Some((origin, id)) = self.pending_writes.remove(&seq) {
+                    if let Some((origin, id, _)) = self.pending_writes.remove(&seq) {
                         self.reply_error(origin, id, rpc::ErrorCode::Unavailable, message);
                     }
                 }
@@ -428,7 +462,13 @@ impl Shard {
             let ctx = self.next_read_ctx;
             self.next_read_ctx += 1;
             self.node.read_index(ctx);
-            self.reads_waiting_index.insert(ctx, ReadBatch { reads });
+            self.reads_waiting_index.insert(
+                ctx,
+                ReadBatch {
+                    reads,
+                    deadline: Instant::now() + self.request_timeout,
+                },
+            );
         }
     }
 
@@ -445,8 +485,7 @@ impl Shard {
             if let Some(hs) = rd.hard_state {
                 self.term = hs.term;
             }
-            // Single-member milestone: there are no peers to send to yet.
-            debug_assert!(rd.messages.iter().all(|m| m.to == self.identity.member_id));
+            self.send(rd.messages);
 
             let hard_state = rd.hard_state.or(self.unwritten_hard_state.take());
             if !rd.entries.is_empty() || rd.must_sync {
@@ -462,9 +501,7 @@ impl Shard {
                 }
             } else {
                 self.unwritten_hard_state = hard_state;
-                for m in rd.persisted_messages {
-                    self.step_local(m);
-                }
+                self.send(rd.persisted_messages);
             }
 
             for entry in rd.committed_entries {
@@ -522,9 +559,55 @@ impl Shard {
             self.log.append(&job.entries);
             self.node.on_persisted(index, term);
         }
-        for m in job.messages {
+        self.send(job.messages);
+    }
+
+    /// Send messages to peers; messages to this member are stepped here.
+    fn send(&mut self, msgs: Vec<raft::Message>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let me = self.identity.member_id;
+        let (local, remote): (Vec<_>, Vec<_>) = msgs.into_iter().partition(|m| m.to == me);
+        for m in local {
             self.step_local(m);
         }
+        for id in self.peers.send(remote) {
+            self.node.report_unreachable(id);
+        }
+    }
+
+    /// Answer requests that waited longer than the request timeout (a
+    /// proposal lost with a leader, a read barrier that never came back)
+    /// with etcd's timeout error. The request may still be applied later.
+    fn expire_requests(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<u64> = self
+            .pending_writes
+            .iter()
+            .filter(|(_, p)| p.2 <= now)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            if let Some((origin, id, _)) = self.pending_writes.remove(&seq) {
+                self.reply_error(origin, id, rpc::ErrorCode::Unavailable, "etcdserver: request timed out");
+            }
+        }
+        let expired: Vec<u64> = self
+            .reads_waiting_index
+            .iter()
+            .filter(|(_, b)| b.deadline <= now)
+            .map(|(ctx, _)| *ctx)
+            .collect();
+        for ctx in expired {
+            if let Some(batch) = self.reads_waiting_index.remove(&ctx) {
+                for (origin, frame) in batch.reads {
+                    let id = decode_request(&frame).map(|r| r.id).unwrap_or(0);
+                    self.reply_error(origin, id, rpc::ErrorCode::Unavailable, "etcdserver: request timed out");
+                }
+            }
+        }
+        self.router.flush();
     }
 
     /// A message to ourselves (a lone voter's vote and append responses).
@@ -553,7 +636,7 @@ impl Shard {
         let (proposer, seq) = envelope(&entry.data);
         let frame = &entry.data[ENVELOPE_BYTES..];
         let origin = if proposer == self.identity.member_id {
-            self.pending_writes.remove(&seq).map(|(origin, _)| origin)
+            self.pending_writes.remove(&seq).map(|(origin, _, _)| origin)
         } else {
             None
         };

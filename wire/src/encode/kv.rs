@@ -1,10 +1,12 @@
-//! KV requests and responses: Range, Put, DeleteRange, Txn, Compact.
+//! KV requests and responses: Range, Put, DeleteRange, Txn, Compact. The
+//! plain parameter structs convert from the views too (`RangeParams::from(view)`),
+//! which is handy for code that handles ops from requests and txns alike.
 
 use flatbuffers::{ForwardsUOffset, Vector, WIPOffset};
 
 use super::{build_kv, kv_vector, opt_bytes, Builder, Encoder};
 use crate::rpc;
-use crate::types::{Header, KeyValueRef};
+use crate::types::{bytes, Header, KeyValueRef};
 
 /// A Range request's fields; see etcd's RangeRequest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -378,5 +380,64 @@ impl Encoder {
         let body =
             rpc::CompactionResponse::create(fbb, &rpc::CompactionResponseArgs {}).as_union_value();
         self.finish_response(id, header, rpc::ResponseBody::CompactionResponse, body)
+    }
+}
+
+impl<'a> From<rpc::RangeRequest<'a>> for RangeParams<'a> {
+    fn from(v: rpc::RangeRequest<'a>) -> Self {
+        RangeParams {
+            key: bytes(v.key()),
+            range_end: bytes(v.range_end()),
+            limit: v.limit(),
+            revision: v.revision(),
+            sort_order: v.sort_order(),
+            sort_target: v.sort_target(),
+            serializable: v.serializable(),
+            keys_only: v.keys_only(),
+            count_only: v.count_only(),
+            min_mod_revision: v.min_mod_revision(),
+            max_mod_revision: v.max_mod_revision(),
+            min_create_revision: v.min_create_revision(),
+            max_create_revision: v.max_create_revision(),
+        }
+    }
+}
+
+impl<'a> From<rpc::PutRequest<'a>> for PutParams<'a> {
+    fn from(v: rpc::PutRequest<'a>) -> Self {
+        PutParams {
+            key: bytes(v.key()),
+            value: bytes(v.value()),
+            lease: v.lease(),
+            prev_kv: v.prev_kv(),
+            ignore_value: v.ignore_value(),
+            ignore_lease: v.ignore_lease(),
+        }
+    }
+}
+
+impl<'a> From<rpc::DeleteRangeRequest<'a>> for DeleteRangeParams<'a> {
+    fn from(v: rpc::DeleteRangeRequest<'a>) -> Self {
+        DeleteRangeParams {
+            key: bytes(v.key()),
+            range_end: bytes(v.range_end()),
+            prev_kv: v.prev_kv(),
+        }
+    }
+}
+
+impl<'a> From<rpc::Compare<'a>> for CompareParams<'a> {
+    fn from(v: rpc::Compare<'a>) -> Self {
+        CompareParams {
+            result: v.result(),
+            target: v.target(),
+            key: bytes(v.key()),
+            range_end: bytes(v.range_end()),
+            version: v.version(),
+            create_revision: v.create_revision(),
+            mod_revision: v.mod_revision(),
+            value: bytes(v.value()),
+            lease: v.lease(),
+        }
     }
 }

@@ -1,0 +1,406 @@
+//! The peer transport: Raft messages between members, over TCP, on the
+//! shard's executor.
+//!
+//! Each member keeps one outbound connection per peer, fed by a bounded
+//! queue of encoded frames; a sender task writes whatever is queued in one
+//! socket write and reconnects with a back-off when the connection breaks.
+//! A full queue drops the message and tells Raft the peer is unreachable;
+//! Raft's own retries (probing, heartbeats) recover, so the shard never
+//! waits on a slow peer.
+//!
+//! Inbound connections start with the peer preface and a Hello naming the
+//! cluster and both members. A connection from another cluster, or meant
+//! for another member, is refused and logged.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_raft::{self as raft, Entry, EntryKind, Message, MessageKind};
+use cairn_wire::{
+    check_preface, decode_peer_frame, peer, Channel, ConfStateParams, Encoder, EntryParams,
+    FrameDecoder, PeerMessageView, RaftMessageParams, SnapshotMetadataParams, PEER_PREFACE,
+};
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::{TcpListener, TcpStream};
+
+use super::shard::Event;
+use crate::limits;
+
+/// The outbound side: one queue per peer.
+pub struct Peers {
+    me: u64,
+    queues: HashMap<u64, LocalSender<Vec<u8>>>,
+    enc: Encoder,
+}
+
+/// A peer's id and the address its peer URL names.
+pub struct PeerAddr {
+    pub id: u64,
+    pub addr: SocketAddr,
+}
+
+impl Peers {
+    /// Start a sender task per peer and a listener for inbound peers.
+    pub fn start(
+        cluster_id: u64,
+        me: u64,
+        listen: &[SocketAddr],
+        peers: Vec<PeerAddr>,
+        events: Rc<LocalSender<Event>>,
+    ) -> std::io::Result<Peers> {
+        for addr in listen {
+            let listener = TcpListener::bind(*addr).map_err(|e| std::io::Error::other(e.to_string()))?;
+            tracing::info!(%addr, "serving peer traffic");
+            let events = events.clone();
+            glommio::spawn_local(accept_loop(listener, cluster_id, me, events)).detach();
+        }
+        let mut queues = HashMap::new();
+        for p in peers {
+            let (tx, rx) = local_channel::new_bounded(limits::PEER_QUEUE_FRAMES_MAX);
+            queues.insert(p.id, tx);
+            glommio::spawn_local(send_loop(cluster_id, me, p, rx)).detach();
+        }
+        Ok(Peers {
+            me,
+            queues,
+            enc: Encoder::new(),
+        })
+    }
+
+    /// Queue messages for their peers. Returns the peers whose queue was full
+    /// (or who are unknown), for `report_unreachable`.
+    pub fn send(&mut self, msgs: Vec<Message>) -> Vec<u64> {
+        let mut unreachable = Vec::new();
+        for m in msgs {
+            debug_assert_ne!(m.to, self.me, "local messages are stepped, not sent");
+            let Some(q) = self.queues.get(&m.to) else {
+                unreachable.push(m.to);
+                continue;
+            };
+            let frame = encode(&mut self.enc, &m).to_vec();
+            if q.try_send(frame).is_err() {
+                unreachable.push(m.to);
+            }
+        }
+        unreachable.sort_unstable();
+        unreachable.dedup();
+        unreachable
+    }
+}
+
+fn kind_to_wire(k: MessageKind) -> peer::MessageType {
+    use peer::MessageType as T;
+    match k {
+        MessageKind::Append => T::App,
+        MessageKind::AppendResponse => T::AppResp,
+        MessageKind::Vote => T::Vote,
+        MessageKind::VoteResponse => T::VoteResp,
+        MessageKind::PreVote => T::PreVote,
+        MessageKind::PreVoteResponse => T::PreVoteResp,
+        MessageKind::Heartbeat => T::Heartbeat,
+        MessageKind::HeartbeatResponse => T::HeartbeatResp,
+        MessageKind::Snapshot => T::Snap,
+        MessageKind::TimeoutNow => T::TimeoutNow,
+        MessageKind::Propose => T::Prop,
+        MessageKind::ReadIndex => T::ReadIndex,
+        MessageKind::ReadIndexResponse => T::ReadIndexResp,
+        MessageKind::TransferLeader => T::TransferLeader,
+    }
+}
+
+fn kind_from_wire(t: peer::MessageType) -> Option<MessageKind> {
+    use peer::MessageType as T;
+    Some(match t {
+        T::App => MessageKind::Append,
+        T::AppResp => MessageKind::AppendResponse,
+        T::Vote => MessageKind::Vote,
+        T::VoteResp => MessageKind::VoteResponse,
+        T::PreVote => MessageKind::PreVote,
+        T::PreVoteResp => MessageKind::PreVoteResponse,
+        T::Heartbeat => MessageKind::Heartbeat,
+        T::HeartbeatResp => MessageKind::HeartbeatResponse,
+        T::Snap => MessageKind::Snapshot,
+        T::TimeoutNow => MessageKind::TimeoutNow,
+        T::Prop => MessageKind::Propose,
+        T::ReadIndex => MessageKind::ReadIndex,
+        T::ReadIndexResp => MessageKind::ReadIndexResponse,
+        T::TransferLeader => MessageKind::TransferLeader,
+        // Local-only message types never cross the wire.
+        _ => return None,
+    })
+}
+
+/// Marker in `context` of a Vote that comes from a leader transfer (the
+/// Raft type carries it as a flag; the wire has only the context bytes).
+const CAMPAIGN_TRANSFER: &[u8] = b"transfer";
+
+/// Encode a Raft message as a peer frame.
+pub fn encode<'e>(enc: &'e mut Encoder, m: &Message) -> &'e [u8] {
+    let entries: Vec<EntryParams<'_>> = m
+        .entries
+        .iter()
+        .map(|e| EntryParams {
+            index: e.index,
+            term: e.term,
+            kind: match e.kind {
+                EntryKind::Normal => peer::EntryKind::Normal,
+                EntryKind::ConfChange => peer::EntryKind::ConfChange,
+            },
+            data: &e.data,
+        })
+        .collect();
+    let ctx_bytes = m.context.to_le_bytes();
+    let context: &[u8] = if m.campaign_transfer {
+        CAMPAIGN_TRANSFER
+    } else if m.context == 0 {
+        &[]
+    } else {
+        &ctx_bytes
+    };
+    let snapshot = m.snapshot.as_ref().map(|s| {
+        let cs = &s.metadata.conf_state;
+        SnapshotMetadataParams {
+            index: s.metadata.index,
+            term: s.metadata.term,
+            conf_state: ConfStateParams {
+                voters: &cs.voters,
+                learners: &cs.learners,
+                voters_outgoing: &cs.voters_outgoing,
+                learners_next: &cs.learners_next,
+                auto_leave: cs.auto_leave,
+            },
+        }
+    });
+    enc.raft_message(&RaftMessageParams {
+        msg_type: kind_to_wire(m.kind),
+        to: m.to,
+        from: m.from,
+        term: m.term,
+        log_term: m.log_term,
+        index: m.index,
+        commit: m.commit,
+        reject: m.reject,
+        reject_hint: m.reject_hint,
+        entries: &entries,
+        snapshot,
+        context,
+    })
+}
+
+/// Decode a verified peer Raft message.
+pub fn decode(m: peer::RaftMessage<'_>) -> Option<Message> {
+    let kind = kind_from_wire(m.type_())?;
+    let context_bytes = cairn_wire::bytes(m.context());
+    let campaign_transfer = context_bytes == CAMPAIGN_TRANSFER;
+    let context = if campaign_transfer || context_bytes.len() != 8 {
+        0
+    } else {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(context_bytes);
+        u64::from_le_bytes(b)
+    };
+    let entries = m
+        .entries()
+        .into_iter()
+        .flatten()
+        .map(|e| Entry {
+            index: e.index(),
+            term: e.term(),
+            kind: if e.kind() == peer::EntryKind::ConfChange {
+                EntryKind::ConfChange
+            } else {
+                EntryKind::Normal
+            },
+            data: Bytes::copy_from_slice(cairn_wire::bytes(e.data())),
+        })
+        .collect();
+    let snapshot = m.snapshot().map(|s| {
+        let ids = |v: Option<flatbuffers::Vector<'_, u64>>| v.map(|v| v.iter().collect()).unwrap_or_default();
+        let cs = s.conf_state();
+        raft::Snapshot {
+            metadata: raft::SnapshotMetadata {
+                index: s.index(),
+                term: s.term(),
+                conf_state: raft::ConfState {
+                    voters: ids(cs.and_then(|c| c.voters())),
+                    learners: ids(cs.and_then(|c| c.learners())),
+                    voters_outgoing: ids(cs.and_then(|c| c.voters_outgoing())),
+                    learners_next: ids(cs.and_then(|c| c.learners_next())),
+                    auto_leave: cs.is_some_and(|c| c.auto_leave()),
+                },
+            },
+            data: Bytes::new(),
+        }
+    });
+    Some(Message {
+        kind,
+        from: m.from(),
+        to: m.to(),
+        term: m.term(),
+        log_term: m.log_term(),
+        index: m.index(),
+        entries,
+        commit: m.commit(),
+        snapshot,
+        reject: m.reject(),
+        reject_hint: m.reject_hint(),
+        context,
+        campaign_transfer,
+    })
+}
+
+async fn send_loop(cluster_id: u64, me: u64, peer: PeerAddr, rx: LocalReceiver<Vec<u8>>) {
+    let mut backoff_ms = limits::PEER_RECONNECT_BACKOFF_MIN_MS;
+    let mut batch = Vec::with_capacity(limits::PEER_WRITE_BATCH_BYTES_MAX);
+    loop {
+        let connected = glommio::timer::timeout(
+            Duration::from_millis(limits::PEER_DIAL_TIMEOUT_MS),
+            async { TcpStream::connect(peer.addr).await },
+        )
+        .await;
+        let mut stream = match connected {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(peer = %format!("{:x}", peer.id), addr = %peer.addr, "cannot reach peer: {e}");
+                // Drop what queued up meanwhile: Raft resends what matters,
+                // and stale messages only slow the peer's catch-up.
+                while let Some(Some(_)) = futures_lite::future::poll_once(rx.recv()).await {}
+                glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
+                backoff_ms = (backoff_ms * 2).min(limits::PEER_RECONNECT_BACKOFF_MAX_MS);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut enc = Encoder::new();
+        batch.clear();
+        batch.extend_from_slice(&PEER_PREFACE);
+        batch.extend_from_slice(enc.hello(cluster_id, me, peer.id));
+        if stream.write_all(&batch).await.is_err() {
+            continue;
+        }
+        tracing::info!(peer = %format!("{:x}", peer.id), addr = %peer.addr, "connected to peer");
+        backoff_ms = limits::PEER_RECONNECT_BACKOFF_MIN_MS;
+        loop {
+            let Some(frame) = rx.recv().await else { return };
+            batch.clear();
+            batch.extend_from_slice(&frame);
+            while batch.len() < limits::PEER_WRITE_BATCH_BYTES_MAX {
+                match futures_lite::future::poll_once(rx.recv()).await {
+                    Some(Some(f)) => batch.extend_from_slice(&f),
+                    _ => break,
+                }
+            }
+            if let Err(e) = stream.write_all(&batch).await {
+                tracing::info!(peer = %format!("{:x}", peer.id), "lost connection to peer: {e}");
+                break;
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, cluster_id: u64, me: u64, events: Rc<LocalSender<Event>>) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let events = events.clone();
+                glommio::spawn_local(async move {
+                    if let Err(e) = serve_peer(stream, cluster_id, me, events).await {
+                        tracing::warn!("closing peer connection: {e}");
+                    }
+                })
+                .detach();
+            }
+            Err(e) => {
+                tracing::warn!("peer accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(limits::ACCEPT_BACKOFF_MS)).await;
+            }
+        }
+    }
+}
+
+async fn serve_peer(
+    mut stream: TcpStream,
+    cluster_id: u64,
+    me: u64,
+    events: Rc<LocalSender<Event>>,
+) -> Result<(), String> {
+    let mut preface = [0u8; cairn_wire::limits::PREFACE_BYTES];
+    stream.read_exact(&mut preface).await.map_err(|e| e.to_string())?;
+    check_preface(&preface, Channel::Peer).map_err(|e| e.to_string())?;
+    let mut decoder = FrameDecoder::for_peers();
+    let mut hello_seen = false;
+    loop {
+        let n = stream.read(decoder.read_buf()).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return decoder.finish().map_err(|e| e.to_string());
+        }
+        decoder.commit(n).map_err(|e| e.to_string())?;
+        while let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
+            let view = decode_peer_frame(frame).map_err(|e| e.to_string())?;
+            match view.message {
+                PeerMessageView::Hello(h) => {
+                    if h.cluster_id() != cluster_id {
+                        return Err(format!(
+                            "member {:x} belongs to cluster {:x}, not {:x}",
+                            h.from(),
+                            h.cluster_id(),
+                            cluster_id
+                        ));
+                    }
+                    if h.to() != me {
+                        return Err(format!("peer {:x} meant member {:x}, this is {:x}", h.from(), h.to(), me));
+                    }
+                    hello_seen = true;
+                }
+                _ if !hello_seen => return Err("peer sent messages before its hello".into()),
+                PeerMessageView::Raft(m) => {
+                    let Some(msg) = decode(m) else {
+                        return Err("peer sent a local-only raft message".into());
+                    };
+                    if msg.to != me {
+                        return Err(format!("raft message for {:x} arrived at {:x}", msg.to, me));
+                    }
+                    if events.send(Event::Peer(msg)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                PeerMessageView::SnapshotChunk(_) => {
+                    return Err("snapshot transfer is not supported by this version".into());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raft_messages_round_trip_through_peer_frames() {
+        let mut m = Message::new(MessageKind::Append, 1, 2, 7);
+        m.log_term = 6;
+        m.index = 41;
+        m.commit = 40;
+        m.entries = vec![
+            Entry { index: 42, term: 7, kind: EntryKind::Normal, data: Bytes::from_static(b"put") },
+            Entry { index: 43, term: 7, kind: EntryKind::ConfChange, data: Bytes::from_static(b"cc") },
+        ];
+        m.context = 99;
+        let mut enc = Encoder::new();
+        let frame = encode(&mut enc, &m).to_vec();
+        let view = decode_peer_frame(&frame).unwrap();
+        let PeerMessageView::Raft(r) = view.message else { panic!("not raft") };
+        assert_eq!(decode(r).unwrap(), m);
+
+        let mut v = Message::new(MessageKind::Vote, 3, 1, 9);
+        v.campaign_transfer = true;
+        let frame = encode(&mut enc, &v).to_vec();
+        let PeerMessageView::Raft(r) = decode_peer_frame(&frame).unwrap().message else { panic!() };
+        assert_eq!(decode(r).unwrap(), v);
+    }
+}

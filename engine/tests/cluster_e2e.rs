@@ -1,0 +1,100 @@
+//! Three-member clusters of real `cairn` processes on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use cairn_wire::RangeParams;
+use common::{Client, Cluster};
+
+fn key(i: usize) -> Vec<u8> {
+    format!("key{i:05}").into_bytes()
+}
+
+#[test]
+fn three_members_replicate_and_survive_a_leader_kill() {
+    let mut cluster = Cluster::start(3, &[]);
+    let wait = Duration::from_secs(10);
+
+    // Writes through every member (followers forward to the leader).
+    let mut clients: Vec<Client> = cluster.members.iter().map(|m| Client::connect(m.addr).unwrap()).collect();
+    for i in 0..90 {
+        clients[i % 3].put_retry(&key(i), b"v1", wait).expect("put");
+    }
+    // Linearizable reads from every member see every write.
+    for c in clients.iter_mut() {
+        let r = c.get(RangeParams { key: b"key", range_end: b"kez", count_only: true, ..Default::default() });
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.count, 90);
+    }
+
+    // Kill the leader while a writer streams through a follower.
+    let leader = cluster.wait_leader(wait);
+    let via = (leader + 1) % 3;
+    let addr = cluster.members[via].addr;
+    let writer = std::thread::spawn(move || {
+        let mut c = Client::connect(addr).unwrap();
+        let mut acked = Vec::new();
+        let start = std::time::Instant::now();
+        let mut i = 1000;
+        while start.elapsed() < Duration::from_secs(4) {
+            if c.put(&key(i), b"v2").is_ok() {
+                acked.push(i);
+            }
+            i += 1;
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.members[leader].kill9();
+    let acked = writer.join().unwrap();
+    assert!(!acked.is_empty());
+
+    // A new leader exists, and the survivors accept writes.
+    let new_leader = cluster.wait_leader(wait);
+    assert_ne!(new_leader, leader);
+    let mut c = Client::connect(cluster.members[via].addr).unwrap();
+    c.put_retry(b"after-kill", b"ok", wait).expect("writes after fail-over");
+
+    // The old leader comes back and catches up from the log.
+    cluster.members[leader].spawn();
+    let mut revived = Client::connect_retry(cluster.members[leader].addr, wait);
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let r = revived.get(RangeParams { key: b"after-kill", ..Default::default() });
+        if r.error.is_none() && r.kvs.len() == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "restarted member did not catch up: {:?}", r.error);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Every acknowledged write is on every member, and their states hash equal.
+    let mut hashes = Vec::new();
+    let rev = revived.get(RangeParams { key: b"after-kill", ..Default::default() }).revision;
+    for m in &cluster.members {
+        let mut c = Client::connect(m.addr).unwrap();
+        for i in acked.iter().copied().chain(0..90) {
+            let r = c.get(RangeParams { key: &key(i), ..Default::default() });
+            assert_eq!(r.kvs.len(), 1, "acknowledged write key{i:05} missing on {}", m.name);
+        }
+        hashes.push(c.hash_kv(rev).hash);
+    }
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "members diverged: {hashes:?}");
+}
+
+#[test]
+fn a_minority_accepts_no_writes() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(10));
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    // Stop two members: the last one alone must refuse (time out) writes.
+    cluster.members[leader].kill9();
+    cluster.members[other].kill9();
+    let mut c = Client::connect(cluster.members[follower].addr).unwrap();
+    let e = c.put(b"lonely", b"x").expect_err("a minority must not accept writes");
+    assert!(e.contains("timed out") || e.contains("no leader"), "{e}");
+    let r = c.get(RangeParams { key: b"lonely", serializable: true, ..Default::default() });
+    assert!(r.kvs.is_empty());
+}

@@ -1,0 +1,401 @@
+//! Test harness shared by the process-level tests: a `cairn` process on
+//! free loopback ports, and a minimal blocking client over the native
+//! protocol (so these tests depend only on the wire crate).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_wire::{
+    decode_response, rpc, Encoder, FrameDecoder, KeyValueRef, PutParams, RangeParams,
+    ResponseBodyView, ResponseView, CLIENT_PREFACE,
+};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `cairn` process on free loopback ports, killed when dropped.
+pub struct Server {
+    pub child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub peer_port: u16,
+    pub extra: Vec<String>,
+    pub name: String,
+    /// Wait for a successful put before returning from start (single member).
+    pub wait_put: bool,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut s = Server {
+            child: None,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            data_dir: data_dir.to_path_buf(),
+            peer_port: free_port(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            name: "e2e".into(),
+            wait_put: true,
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn spawn(&mut self) {
+        let client_url = format!("http://{}", self.addr);
+        let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
+        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args([
+                "--name",
+                &self.name,
+                "--no-pin",
+                "--cores",
+                "2",
+                "--log-level",
+                "warn",
+            ])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start cairn");
+        self.child = Some(child);
+        if self.wait_put {
+            self.wait_ready();
+        }
+    }
+
+    /// Ready = a put succeeds (a leader exists and the WAL is open).
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut c) = Client::connect(self.addr) {
+                if c.put(b"__ready", b"1").is_ok() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "cairn did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let status = c.wait().expect("wait");
+            assert!(status.success(), "cairn exited with {status}");
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A minimal blocking client: one request at a time, or pipelined batches.
+pub struct Client {
+    pub stream: TcpStream,
+    pub decoder: FrameDecoder,
+    pub enc: Encoder,
+    pub next_id: u64,
+    pub frame: Vec<u8>,
+}
+
+/// A decoded response, owned.
+#[derive(Debug)]
+pub struct Reply {
+    pub id: u64,
+    pub revision: i64,
+    pub member_id: u64,
+    pub raft_term: u64,
+    pub error: Option<(rpc::ErrorCode, String)>,
+    pub kvs: Vec<(Vec<u8>, Vec<u8>, i64, i64, i64)>,
+    pub count: i64,
+    pub deleted: i64,
+    pub succeeded: bool,
+    /// Status: the leader; HashKV: the hash.
+    pub leader: u64,
+    pub hash: u32,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<Client> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(&CLIENT_PREFACE)?;
+        Ok(Client {
+            stream,
+            decoder: FrameDecoder::for_responses(),
+            enc: Encoder::new(),
+            next_id: 1,
+            frame: Vec::new(),
+        })
+    }
+
+    pub fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn send(&mut self, frame: Vec<u8>) -> std::io::Result<()> {
+        self.stream.write_all(&frame)
+    }
+
+    pub fn recv(&mut self) -> std::io::Result<Reply> {
+        loop {
+            if let Some(f) = self.decoder.next_frame().map_err(std::io::Error::other)? {
+                self.frame = f.to_vec();
+                let view = decode_response(&self.frame).map_err(std::io::Error::other)?;
+                return Ok(reply(&view));
+            }
+            let buf = self.decoder.read_buf();
+            let n = self.stream.read(buf)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.decoder.commit(n).map_err(std::io::Error::other)?;
+        }
+    }
+
+    pub fn call(&mut self, frame: Vec<u8>) -> std::io::Result<Reply> {
+        self.send(frame)?;
+        self.recv()
+    }
+
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<Reply, String> {
+        let id = self.id();
+        let f = self
+            .enc
+            .put_request(
+                id,
+                &PutParams {
+                    key,
+                    value,
+                    ..Default::default()
+                },
+            )
+            .to_vec();
+        let r = self.call(f).map_err(|e| e.to_string())?;
+        match &r.error {
+            Some((_, m)) => Err(m.clone()),
+            None => Ok(r),
+        }
+    }
+
+    pub fn get(&mut self, p: RangeParams<'_>) -> Reply {
+        let id = self.id();
+        let f = self.enc.range_request(id, &p).to_vec();
+        self.call(f).expect("range")
+    }
+
+    pub fn get_key(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        let r = self.get(RangeParams {
+            key,
+            ..Default::default()
+        });
+        assert!(r.error.is_none(), "{:?}", r.error);
+        r.kvs.first().map(|kv| kv.1.clone())
+    }
+}
+
+pub fn reply(v: &ResponseView<'_>) -> Reply {
+    let mut r = Reply {
+        id: v.id,
+        revision: v.header.revision,
+        member_id: v.header.member_id,
+        raft_term: v.header.raft_term,
+        leader: 0,
+        hash: 0,
+        error: v.body.err().map(|e| (e.code, e.message.to_string())),
+        kvs: Vec::new(),
+        count: 0,
+        deleted: 0,
+        succeeded: false,
+    };
+    let own = |kv: KeyValueRef<'_>| {
+        (
+            kv.key.to_vec(),
+            kv.value.to_vec(),
+            kv.create_revision,
+            kv.mod_revision,
+            kv.version,
+        )
+    };
+    match v.body {
+        Ok(ResponseBodyView::Range(rr)) => {
+            r.kvs = rr
+                .kvs()
+                .into_iter()
+                .flatten()
+                .map(|kv| own(kv.into()))
+                .collect();
+            r.count = rr.count();
+        }
+        Ok(ResponseBodyView::DeleteRange(d)) => {
+            r.deleted = d.deleted();
+            r.kvs = d
+                .prev_kvs()
+                .into_iter()
+                .flatten()
+                .map(|kv| own(kv.into()))
+                .collect();
+        }
+        Ok(ResponseBodyView::Put(p)) => {
+            r.kvs = p.prev_kv().into_iter().map(|kv| own(kv.into())).collect();
+        }
+        Ok(ResponseBodyView::Txn(t)) => r.succeeded = t.succeeded(),
+        Ok(ResponseBodyView::Status(st)) => r.leader = st.leader(),
+        Ok(ResponseBodyView::HashKv(h)) => r.hash = h.hash(),
+        _ => {}
+    }
+    r
+}
+
+
+/// A local cluster of `n` members on loopback, each a `cairn` process.
+pub struct Cluster {
+    pub members: Vec<Server>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let initial: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{}=http://127.0.0.1:{peer}", i + 1))
+            .collect();
+        let initial = initial.join(",");
+        let mut members = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let mut args: Vec<String> = vec![
+                "--initial-cluster".into(),
+                initial.clone(),
+                "--initial-cluster-token".into(),
+                "e2e-cluster".into(),
+                "--heartbeat-interval".into(),
+                "50".into(),
+                "--election-timeout".into(),
+                "500".into(),
+            ];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut s = Server {
+                child: None,
+                addr: format!("127.0.0.1:{}", ports[i].0).parse().unwrap(),
+                data_dir: dir.path().to_path_buf(),
+                peer_port: ports[i].1,
+                extra: args,
+                name: format!("m{}", i + 1),
+                wait_put: false,
+            };
+            s.spawn();
+            members.push(s);
+        }
+        let c = Cluster { members, _dirs: dirs };
+        c.wait_leader(Duration::from_secs(20));
+        c
+    }
+
+    /// The index of the member that is leader, as the members agree.
+    pub fn wait_leader(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            for (i, m) in self.members.iter().enumerate() {
+                if m.child.is_none() {
+                    continue;
+                }
+                if let Ok(mut c) = Client::connect(m.addr) {
+                    if let Ok(st) = c.status() {
+                        if st.leader != 0 && st.leader == st.member_id {
+                            return i;
+                        }
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader elected");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Client {
+    /// Connect, retrying while the server is still starting.
+    pub fn connect_retry(addr: SocketAddr, within: Duration) -> Client {
+        let deadline = Instant::now() + within;
+        loop {
+            match Client::connect(addr) {
+                Ok(c) => return c,
+                Err(e) => assert!(Instant::now() < deadline, "cannot connect to {addr}: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn status(&mut self) -> std::io::Result<Reply> {
+        let id = self.id();
+        let f = self.enc.status_request(id).to_vec();
+        self.call(f)
+    }
+
+    pub fn hash_kv(&mut self, revision: i64) -> Reply {
+        let id = self.id();
+        let f = self.enc.hash_kv_request(id, revision).to_vec();
+        self.call(f).expect("hashkv")
+    }
+
+    /// Put, retrying through leader changes until `within` has passed.
+    pub fn put_retry(&mut self, key: &[u8], value: &[u8], within: Duration) -> Result<Reply, String> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.put(key, value) {
+                Ok(r) => return Ok(r),
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
