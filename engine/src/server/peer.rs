@@ -33,8 +33,22 @@ use crate::limits;
 /// The outbound side: one queue per peer.
 pub struct Peers {
     me: u64,
-    queues: HashMap<u64, LocalSender<Vec<u8>>>,
+    queues: HashMap<u64, Rc<LocalSender<Vec<u8>>>>,
     enc: Encoder,
+}
+
+/// A snapshot streamed from the leader, waiting for the Raft message that
+/// tells this member to install it.
+///
+/// On the wire a transfer is a run of `SnapshotChunk` frames on the same
+/// connection as the Raft message that follows them: chunk `offset` 0
+/// carries the snapshot file's metadata blob, chunks 1.. the MVCC chunks in
+/// order, the final one has `last` set. Each carries its CRC-32.
+pub struct IncomingSnapshot {
+    pub index: u64,
+    pub term: u64,
+    pub meta: Vec<u8>,
+    pub chunks: Vec<Vec<u8>>,
 }
 
 /// A peer's id and the address its peer URL names.
@@ -61,7 +75,7 @@ impl Peers {
         let mut queues = HashMap::new();
         for p in peers {
             let (tx, rx) = local_channel::new_bounded(limits::PEER_QUEUE_FRAMES_MAX);
-            queues.insert(p.id, tx);
+            queues.insert(p.id, Rc::new(tx));
             glommio::spawn_local(send_loop(cluster_id, me, p, rx)).detach();
         }
         Ok(Peers {
@@ -69,6 +83,12 @@ impl Peers {
             queues,
             enc: Encoder::new(),
         })
+    }
+
+    /// The outbound queue of a peer, for a task that must wait for room
+    /// (a snapshot transfer) rather than drop.
+    pub fn queue(&self, id: u64) -> Option<Rc<LocalSender<Vec<u8>>>> {
+        self.queues.get(&id).cloned()
     }
 
     /// Queue messages for their peers. Returns the peers whose queue was full
@@ -333,6 +353,7 @@ async fn serve_peer(
     check_preface(&preface, Channel::Peer).map_err(|e| e.to_string())?;
     let mut decoder = FrameDecoder::for_peers();
     let mut hello_seen = false;
+    let mut incoming: Option<IncomingSnapshot> = None;
     loop {
         let n = stream.read(decoder.read_buf()).await.map_err(|e| e.to_string())?;
         if n == 0 {
@@ -368,8 +389,37 @@ async fn serve_peer(
                         return Ok(());
                     }
                 }
-                PeerMessageView::SnapshotChunk(_) => {
-                    return Err("snapshot transfer is not supported by this version".into());
+                PeerMessageView::SnapshotChunk(c) => {
+                    let data = cairn_wire::bytes(c.data());
+                    if crc32fast::hash(data) != c.crc() {
+                        return Err(format!("snapshot chunk {} failed its checksum", c.offset()));
+                    }
+                    let (index, term) = (c.snapshot_index(), c.snapshot_term());
+                    if c.offset() == 0 {
+                        incoming = Some(IncomingSnapshot {
+                            index,
+                            term,
+                            meta: data.to_vec(),
+                            chunks: Vec::new(),
+                        });
+                    } else {
+                        let Some(snap) = incoming.as_mut().filter(|s| s.index == index && s.term == term) else {
+                            return Err("snapshot chunk without its beginning".into());
+                        };
+                        if c.offset() != snap.chunks.len() as u64 + 1 {
+                            return Err(format!("snapshot chunk {} out of order", c.offset()));
+                        }
+                        snap.chunks.push(data.to_vec());
+                    }
+                    if c.last() {
+                        let Some(snap) = incoming.take() else {
+                            return Err("snapshot ended without its beginning".into());
+                        };
+                        tracing::info!(index, term, chunks = snap.chunks.len(), "received snapshot");
+                        if events.send(Event::SnapshotReceived(snap)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }

@@ -97,6 +97,18 @@ impl RaftLog {
         self.0.borrow_mut().append(entries);
     }
 
+    /// Record that a snapshot of the applied state exists at `index`, so the
+    /// leader offers it to followers that need entries before the log.
+    pub fn set_snapshot(&self, index: u64, conf_state: ConfState) {
+        // Already covered by a newer snapshot: nothing to record.
+        let _ = self.0.borrow_mut().create_snapshot(index, conf_state, Bytes::new());
+    }
+
+    /// Replace the log with a snapshot received from the leader.
+    pub fn install_snapshot(&self, snapshot: Snapshot) {
+        self.0.borrow_mut().apply_snapshot(snapshot);
+    }
+
     /// Drop entries up to and including `index` (covered by a snapshot).
     pub fn compact(&self, index: u64) {
         // Compacting what is already gone is harmless.

@@ -31,7 +31,7 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use super::apply::{self, Class};
 use super::meta::Identity;
-use super::peer::{PeerAddr, Peers};
+use super::peer::{IncomingSnapshot, PeerAddr, Peers};
 use super::raftlog::RaftLog;
 use super::route::{ConnId, Router, ToShard};
 use super::snapshot::{self, SnapMeta, SnapshotOutcome};
@@ -61,6 +61,10 @@ pub(super) enum Event {
     Snapshot(SnapshotOutcome),
     /// A Raft message from a peer.
     Peer(raft::Message),
+    /// A snapshot streamed by the leader, to install when Raft says so.
+    SnapshotReceived(IncomingSnapshot),
+    /// A snapshot transfer to a peer ended.
+    SnapshotSent { to: u64, ok: bool },
 }
 
 /// Persist jobs in flight are at most the persist queue plus the one the
@@ -109,10 +113,17 @@ pub struct Shard {
     /// Hard state not yet written: a commit-only change waits for the next
     /// WAL write instead of costing an fdatasync of its own.
     unwritten_hard_state: Option<raft::HardState>,
+    /// WAL writes handed to the persister and not yet reported durable,
+    /// and the position of the latest one.
+    persist_in_flight: usize,
+    last_lsn: Lsn,
     next_seq: u64,
     pending_writes: HashMap<u64, (Origin, u64, Instant)>,
     peers: Peers,
     request_timeout: Duration,
+    incoming_snapshot: Option<IncomingSnapshot>,
+    mvcc_config: MvccConfig,
+    fs: DmaFs,
     next_read_ctx: u64,
     reads_waiting_index: BTreeMap<u64, ReadBatch>,
     /// Reads whose barrier index is known, by that index.
@@ -250,10 +261,15 @@ impl Shard {
             persisted_tx,
             persist_tx,
             unwritten_hard_state: None,
+            persist_in_flight: 0,
+            last_lsn: Lsn(0),
             next_seq: 1,
             pending_writes: HashMap::new(),
             peers,
             request_timeout,
+            incoming_snapshot: None,
+            mvcc_config,
+            fs,
             next_read_ctx: 1,
             reads_waiting_index: BTreeMap::new(),
             reads_waiting_apply: BTreeMap::new(),
@@ -339,6 +355,8 @@ impl Shard {
             SnapshotOutcome::Done { index } => {
                 tracing::info!(index, "snapshot durable");
                 self.snapshot_index = index;
+                let conf_state = self.node.status().conf_state;
+                self.log.set_snapshot(index, conf_state);
                 // Keep a tail of entries so a slightly lagging follower can
                 // catch up from the log instead of a whole snapshot.
                 let keep_from = index.saturating_sub(limits::SNAPSHOT_CATCH_UP_ENTRIES);
@@ -370,6 +388,8 @@ impl Shard {
                 self.node.tick();
                 self.expire_requests();
             }
+            Event::SnapshotReceived(snap) => self.incoming_snapshot = Some(snap),
+            Event::SnapshotSent { to, ok } => self.node.report_snapshot(to, ok),
             Event::Peer(m) => {
                 if let Err(e) = self.node.step(m) {
                     tracing::debug!("dropping raft message from a peer: {e}");
@@ -487,9 +507,14 @@ impl Shard {
             }
             self.send(rd.messages);
 
+            if let Some(snap) = rd.snapshot {
+                self.install_snapshot(snap).await?;
+            }
             let hard_state = rd.hard_state.or(self.unwritten_hard_state.take());
             if !rd.entries.is_empty() || rd.must_sync {
                 let lsn = self.write_wal(&rd.entries, hard_state).await?;
+                self.last_lsn = lsn;
+                self.persist_in_flight += 1;
                 let job = PersistJob {
                     lsn,
                     entries: rd.entries,
@@ -501,7 +526,23 @@ impl Shard {
                 }
             } else {
                 self.unwritten_hard_state = hard_state;
-                self.send(rd.persisted_messages);
+                if self.persist_in_flight == 0 {
+                    self.send(rd.persisted_messages);
+                } else if !rd.persisted_messages.is_empty() {
+                    // Nothing to write here, but an acknowledgement may
+                    // cover entries of an earlier Ready still being synced:
+                    // it waits behind them.
+                    let job = PersistJob {
+                        lsn: self.last_lsn,
+                        entries: Vec::new(),
+                        hard_state: None,
+                        messages: rd.persisted_messages,
+                    };
+                    self.persist_in_flight += 1;
+                    if self.persist_tx.send(job).await.is_err() {
+                        return Err("WAL persister stopped".into());
+                    }
+                }
             }
 
             for entry in rd.committed_entries {
@@ -551,6 +592,7 @@ impl Shard {
 
     /// Entries and hard state of a Ready are durable.
     fn persisted(&mut self, job: PersistJob) {
+        self.persist_in_flight -= 1;
         if let Some(hs) = job.hard_state {
             self.log.set_hard_state(hs);
         }
@@ -572,9 +614,114 @@ impl Shard {
         for m in local {
             self.step_local(m);
         }
+        let (snaps, remote): (Vec<_>, Vec<_>) =
+            remote.into_iter().partition(|m| m.kind == raft::MessageKind::Snapshot);
+        for m in snaps {
+            self.send_snapshot(m);
+        }
         for id in self.peers.send(remote) {
             self.node.report_unreachable(id);
         }
+    }
+
+    /// Stream the snapshot a Raft message names to its peer, then the
+    /// message itself, on the peer's ordered queue; report the outcome.
+    fn send_snapshot(&mut self, m: raft::Message) {
+        let to = m.to;
+        let Some(queue) = self.peers.queue(to) else {
+            self.node.report_snapshot(to, false);
+            return;
+        };
+        let Some(index) = m.snapshot.as_ref().map(|s| s.metadata.index) else {
+            self.node.report_snapshot(to, false);
+            return;
+        };
+        let store = self.snap_store.clone();
+        let fs = self.fs.clone();
+        let events = self.events_tx.clone();
+        tracing::info!(peer = %format!("{to:x}"), index, "sending snapshot");
+        glommio::spawn_local(async move {
+            let result = async {
+                let info = store
+                    .list()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .find(|i| i.index == index)
+                    .ok_or_else(|| format!("snapshot {index} is no longer on disk"))?;
+                let term = info.term;
+                let mut reader = crate::snap::SnapReader::open(&fs, info)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut enc = Encoder::new();
+                let mut seq = 0u64;
+                let mut pending = Some(reader.meta.clone());
+                while let Some(data) = pending.take() {
+                    let next = reader.next_chunk().await.map_err(|e| e.to_string())?;
+                    let frame = enc
+                        .snapshot_chunk(&cairn_wire::SnapshotChunkParams {
+                            snapshot_index: index,
+                            snapshot_term: term,
+                            offset: seq,
+                            data: &data,
+                            crc: crc32fast::hash(&data),
+                            last: next.is_none(),
+                        })
+                        .to_vec();
+                    queue.send(frame).await.map_err(|_| "peer queue closed".to_string())?;
+                    seq += 1;
+                    pending = next;
+                }
+                let frame = super::peer::encode(&mut enc, &m).to_vec();
+                queue.send(frame).await.map_err(|_| "peer queue closed".to_string())?;
+                Ok::<(), String>(())
+            }
+            .await;
+            if let Err(e) = &result {
+                tracing::warn!(peer = %format!("{to:x}"), "snapshot transfer failed: {e}");
+            }
+            let _ = events.send(Event::SnapshotSent { to, ok: result.is_ok() }).await;
+        })
+        .detach();
+    }
+
+    /// Replace the state machine with the snapshot the leader sent, keep
+    /// it durably (snapshot file, then a WAL marker), and tell Raft.
+    async fn install_snapshot(&mut self, snap: raft::Snapshot) -> Result<(), String> {
+        let (index, term) = (snap.metadata.index, snap.metadata.term);
+        let incoming = self
+            .incoming_snapshot
+            .take()
+            .filter(|s| s.index == index && s.term == term)
+            .ok_or_else(|| format!("raft asked to install snapshot {index} but its data did not arrive"))?;
+        let meta = SnapMeta::decode(&incoming.meta)?;
+        let mut writer = self
+            .snap_store
+            .create(index, term, &incoming.meta)
+            .await
+            .map_err(|e| e.to_string())?;
+        for c in &incoming.chunks {
+            writer.write_chunk(c).await.map_err(|e| e.to_string())?;
+        }
+        writer.finish().await.map_err(|e| e.to_string())?;
+        let mvcc = Mvcc::restore(self.mvcc_config, &incoming.chunks).map_err(|e| e.to_string())?;
+        *self.mvcc.borrow_mut() = mvcc;
+        self.alarms = if meta.nospace { vec![Alarm::NoSpace] } else { Vec::new() };
+        self.log.install_snapshot(snap);
+        let lsn = self
+            .wal
+            .append(&[Record::Snapshot(wal::SnapshotMarker { index, term })])
+            .await
+            .map_err(|e| format!("WAL append failed, stopping (fail-stop): {e}"))?;
+        self.wal
+            .wait_durable(lsn)
+            .await
+            .map_err(|e| format!("WAL sync failed, stopping (fail-stop): {e}"))?;
+        self.applied = index;
+        self.snapshot_index = index;
+        self.node.on_persisted(index, term);
+        tracing::info!(index, term, revision = self.mvcc.borrow().current_revision(), "installed snapshot from the leader");
+        Ok(())
     }
 
     /// Answer requests that waited longer than the request timeout (a
