@@ -26,8 +26,11 @@ use crate::types::{
 ///    `snapshot` (install it in storage), then `entries` (append, replacing
 ///    any stored suffix from the first entry's index on), then `hard_state`.
 ///    Make them durable (fsync) if `must_sync`.
-/// 4. `persisted_messages`: send only after step 3 is durable (vote
-///    responses, append acknowledgements, vote requests).
+/// 4. `persisted_messages`: send only after step 3 is durable — and after
+///    every earlier Ready's writes are durable too, even when this Ready has
+///    nothing to write (an acknowledgement may cover entries of an earlier
+///    Ready whose fsync is still running). These are vote responses, append
+///    acknowledgements and vote requests.
 /// 5. Report durability with [`RawNode::on_persisted`] (last entry's index
 ///    and term, or the snapshot's).
 /// 6. `committed_entries`: apply in order (they are durable already; this
@@ -272,7 +275,17 @@ impl<S: Storage> RawNode<S> {
         }
     }
 
-    /// The node's state.
+    /// Leader and role, without building a [`Status`].
+    pub fn soft_state(&self) -> SoftState {
+        self.raft.soft_state()
+    }
+
+    /// Term, vote and commit index, without building a [`Status`].
+    pub fn hard_state(&self) -> HardState {
+        self.raft.hard_state()
+    }
+
+    /// The node's state (allocates the per-peer progress map on a leader).
     pub fn status(&self) -> Status {
         let r = &self.raft;
         let progress = if r.role == Role::Leader {

@@ -207,7 +207,11 @@ impl<S: Storage> Raft<S> {
             .filter(|&i| i != self.id)
             .collect();
         for id in ids {
-            self.maybe_send_append(id, true);
+            // In Replicate state keep sending until the window is full:
+            // a large batch goes out as several pipelined Appends at once.
+            if self.maybe_send_append(id, true) {
+                while self.maybe_send_append(id, false) {}
+            }
         }
     }
 

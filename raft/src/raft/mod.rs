@@ -108,17 +108,9 @@ impl<S: Storage> Raft<S> {
             rng: Rng::new(c.seed ^ c.id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
         };
         r.restore_conf_state(&rs.conf_state);
-        let hs = rs.hard_state;
-        if hs != HardState::default() {
-            assert!(
-                hs.commit <= r.log.last_index() || hs.commit <= r.log.committed,
-                "hard state commit {} is past the last index {}",
-                hs.commit,
-                r.log.last_index()
-            );
-            r.term = hs.term;
-            r.vote = hs.vote;
-        }
+        // The log already checked the commit index against the last index.
+        r.term = rs.hard_state.term;
+        r.vote = rs.hard_state.vote;
         r.become_follower(r.term, 0);
         Ok(r)
     }

@@ -124,9 +124,9 @@ impl Cluster {
         let mut best: Option<(u64, u64)> = None;
         for n in self.nodes.values() {
             let Some(raw) = &n.raw else { continue };
-            let st = raw.status();
-            if st.role == Role::Leader && best.is_none_or(|(t, _)| st.term > t) {
-                best = Some((st.term, n.id));
+            let term = raw.hard_state().term;
+            if raw.soft_state().role == Role::Leader && best.is_none_or(|(t, _)| term > t) {
+                best = Some((term, n.id));
             }
         }
         best.map(|(_, id)| id)
@@ -134,8 +134,16 @@ impl Cluster {
 
     /// Every live node whose role is leader (of any term).
     pub fn self_declared_leaders(&self) -> Vec<u64> {
-        let is_leader = |n: &SimNode| n.raw.as_ref().is_some_and(|r| r.status().role == Role::Leader);
-        self.nodes.values().filter(|n| is_leader(n)).map(|n| n.id).collect()
+        let is_leader = |n: &SimNode| {
+            n.raw
+                .as_ref()
+                .is_some_and(|r| r.soft_state().role == Role::Leader)
+        };
+        self.nodes
+            .values()
+            .filter(|n| is_leader(n))
+            .map(|n| n.id)
+            .collect()
     }
 
     pub fn tick_all(&mut self) {
@@ -175,6 +183,12 @@ impl Cluster {
             if kind == MessageKind::Snapshot {
                 self.report_snapshot(from, to, false);
             }
+            // Sometimes the transport notices.
+            if kind == MessageKind::Append && self.chance(500) {
+                if let Some(raw) = self.nodes.get_mut(&from).and_then(|n| n.raw.as_mut()) {
+                    raw.report_unreachable(to);
+                }
+            }
             return true;
         }
         if let Some(raw) = self.nodes.get_mut(&to).and_then(|n| n.raw.as_mut()) {
@@ -206,9 +220,8 @@ impl Cluster {
             return false;
         }
         let rd = raw.ready();
-        let status = raw.status();
+        let term = raw.hard_state().term;
         if let Some(snap) = &rd.snapshot {
-            node.log_view.retain(|i, _| *i > snap.metadata.index);
             node.log_view.clear();
             // The application restores its state from the snapshot now.
             node.applied = snap.metadata.index;
@@ -225,7 +238,7 @@ impl Cluster {
         }
         self.checker.on_entries(id, &rd.entries);
         if rd.soft_state.is_some_and(|s| s.role == Role::Leader) {
-            self.checker.on_new_leader(id, status.term, &node.log_view);
+            self.checker.on_new_leader(id, term, &node.log_view);
         }
         let mut applied_to = None;
         for e in &rd.committed_entries {
@@ -365,7 +378,7 @@ impl Cluster {
         self.nodes
             .values()
             .filter_map(|n| n.raw.as_ref())
-            .map(|r| r.status().commit)
+            .map(|r| r.hard_state().commit)
             .max()
             .unwrap_or(0)
     }
@@ -395,8 +408,8 @@ impl Cluster {
     pub fn check(&mut self, full: bool) {
         for n in self.nodes.values() {
             if let Some(raw) = &n.raw {
-                let st = raw.status();
-                self.checker.on_status(n.id, st.term, st.role, st.commit);
+                let (hs, ss) = (raw.hard_state(), raw.soft_state());
+                self.checker.on_status(n.id, hs.term, ss.role, hs.commit);
             }
         }
         if full {

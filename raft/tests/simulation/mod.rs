@@ -95,7 +95,11 @@ fn fault_step(c: &mut Cluster, seed: u64, p: &Params) {
         830..=869 => {
             // Any node that believes it leads, stale leaders included.
             let leaders = c.self_declared_leaders();
-            let target = if c.chance(700) { c.pick(&leaders) } else { c.pick(&live) };
+            let target = if c.chance(700) {
+                c.pick(&leaders)
+            } else {
+                c.pick(&live)
+            };
             if let Some(id) = target {
                 c.read(id);
             }

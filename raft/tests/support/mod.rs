@@ -1,7 +1,5 @@
 //! Text renderings of Raft values for the scenario scripts.
 
-#![allow(dead_code)]
-
 use std::fmt::Write;
 
 use cairn_raft::{
