@@ -1,9 +1,8 @@
 //! The etcd rules of the MVCC index, one test per rule.
 
 use cairn_engine::mvcc::{
-    Compare, CompareResult, CompareTarget, DeleteRangeRequest, Error, EventKind, KeyValue, Mvcc,
-    MvccConfig, PutRequest, RangeRequest, RequestOp, ResponseOp, SortOrder, SortTarget,
-    TxnRequest,
+    DeleteRangeRequest, Error, EventKind, KeyValue, Mvcc, MvccConfig, PutRequest, RangeRequest,
+    RequestOp, SortOrder, SortTarget, TxnRequest,
 };
 
 fn mvcc() -> Mvcc {
@@ -82,26 +81,29 @@ fn del_op<'a>(key: &'a [u8], range_end: &'a [u8]) -> RequestOp<'a> {
     })
 }
 
-fn cmp<'a>(key: &'a [u8], result: CompareResult, target: CompareTarget<'a>) -> Compare<'a> {
-    Compare {
-        result,
-        target,
-        key,
-        range_end: b"",
-    }
-}
-
 #[test]
 fn error_strings_are_etcds() {
     let cases = [
-        (Error::Compacted, "mvcc: required revision has been compacted"),
-        (Error::FutureRev, "mvcc: required revision is a future revision"),
+        (
+            Error::Compacted,
+            "mvcc: required revision has been compacted",
+        ),
+        (
+            Error::FutureRev,
+            "mvcc: required revision is a future revision",
+        ),
         (Error::EmptyKey, "etcdserver: key is not provided"),
         (Error::KeyNotFound, "etcdserver: key not found"),
         (Error::ValueProvided, "etcdserver: value is provided"),
         (Error::LeaseProvided, "etcdserver: lease is provided"),
-        (Error::TooManyOps, "etcdserver: too many operations in txn request"),
-        (Error::DuplicateKey, "etcdserver: duplicate key given in txn request"),
+        (
+            Error::TooManyOps,
+            "etcdserver: too many operations in txn request",
+        ),
+        (
+            Error::DuplicateKey,
+            "etcdserver: duplicate key given in txn request",
+        ),
     ];
     for (err, text) in cases {
         assert_eq!(err.to_string(), text);
@@ -142,10 +144,18 @@ fn each_write_advances_the_revision_by_one_and_no_op_writes_do_not() {
         .expect("txn");
     assert_eq!(t.response.revision, 4);
     assert_eq!(m.current_revision(), 4);
-    let kinds: Vec<_> = t.events.iter().map(|e| (e.kind, e.kv.mod_revision)).collect();
+    let kinds: Vec<_> = t
+        .events
+        .iter()
+        .map(|e| (e.kind, e.kv.mod_revision))
+        .collect();
     assert_eq!(
         kinds,
-        vec![(EventKind::Put, 4), (EventKind::Put, 4), (EventKind::Delete, 4)]
+        vec![
+            (EventKind::Put, 4),
+            (EventKind::Put, 4),
+            (EventKind::Delete, 4)
+        ]
     );
 }
 
@@ -232,9 +242,15 @@ fn put_flags_follow_etcd() {
         })
         .expect("put");
     let prev = r.response.prev_kv.expect("prev_kv requested");
-    assert_eq!((prev.value.as_slice(), prev.lease, prev.version), (&b"v"[..], 7, 1));
+    assert_eq!(
+        (prev.value.as_slice(), prev.lease, prev.version),
+        (&b"v"[..], 7, 1)
+    );
     let kv = get(&m, b"k").expect("live");
-    assert_eq!((kv.value.as_slice(), kv.lease, kv.version), (&b"v"[..], 9, 2));
+    assert_eq!(
+        (kv.value.as_slice(), kv.lease, kv.version),
+        (&b"v"[..], 9, 2)
+    );
     // ignore_lease keeps the lease and takes the new value.
     m.put(&PutRequest {
         key: b"k",
@@ -254,7 +270,10 @@ fn put_flags_follow_etcd() {
         })
         .expect("put");
     assert!(r.response.prev_kv.is_none());
-    assert_eq!(r.events[0].prev_kv.as_ref().map(|p| p.value.clone()), Some(b"w".to_vec()));
+    assert_eq!(
+        r.events[0].prev_kv.as_ref().map(|p| p.value.clone()),
+        Some(b"w".to_vec())
+    );
 }
 
 #[test]
@@ -265,7 +284,10 @@ fn range_end_forms_select_etcds_keys() {
     }
     let r = |key: &'static [u8], end: &'static [u8]| {
         let resp = m.range(&range(key, end)).expect("range");
-        keys(&resp.kvs).into_iter().map(|k| k.to_vec()).collect::<Vec<_>>()
+        keys(&resp.kvs)
+            .into_iter()
+            .map(|k| k.to_vec())
+            .collect::<Vec<_>>()
     };
     assert_eq!(r(b"ab", b""), vec![b"ab".to_vec()]);
     assert_eq!(r(b"ab", b"ac"), vec![b"ab".to_vec(), b"abc".to_vec()]);
@@ -309,7 +331,10 @@ fn limit_more_and_count() {
             ..req
         })
         .expect("range");
-    assert!(r.kvs.iter().all(|kv| kv.value.is_empty() && kv.version == 1));
+    assert!(r
+        .kvs
+        .iter()
+        .all(|kv| kv.value.is_empty() && kv.version == 1));
 }
 
 #[test]
@@ -446,7 +471,11 @@ fn read_revisions_are_checked_against_compaction_and_the_present() {
     assert_eq!(at(&m, 1), Ok(None));
     m.compact(3).expect("compact");
     assert_eq!(at(&m, 2).err(), Some(Error::Compacted));
-    assert_eq!(at(&m, 3), Ok(Some(b"2".to_vec())), "the compaction revision stays readable");
+    assert_eq!(
+        at(&m, 3),
+        Ok(Some(b"2".to_vec())),
+        "the compaction revision stays readable"
+    );
     assert_eq!(at(&m, 4), Ok(Some(b"3".to_vec())));
 }
 
@@ -472,7 +501,11 @@ fn compaction_rules() {
         })
         .expect("range");
     assert_eq!(a_at_4.kvs[0].value, b"1");
-    assert_eq!(m.compact(5), Ok(5), "compacting at the current revision is allowed");
+    assert_eq!(
+        m.compact(5),
+        Ok(5),
+        "compacting at the current revision is allowed"
+    );
     assert_eq!(m.compact_revision(), 5);
     let a = get(&m, b"a").expect("latest survives compaction");
     assert_eq!((a.version, a.create_revision), (2, 2));
@@ -511,7 +544,10 @@ fn delete_range_reports_and_tombstones_each_key() {
     assert_eq!(d.events.len(), 2);
     for e in &d.events {
         assert_eq!(e.kind, EventKind::Delete);
-        assert_eq!((e.kv.mod_revision, e.kv.version, e.kv.create_revision), (5, 0, 0));
+        assert_eq!(
+            (e.kv.mod_revision, e.kv.version, e.kv.create_revision),
+            (5, 0, 0)
+        );
         assert!(e.kv.value.is_empty());
         assert!(e.prev_kv.is_some());
     }
@@ -529,318 +565,37 @@ fn lease_side_index_follows_puts_and_deletes() {
     put_lease(&mut m, b"b", b"1", 7);
     put_lease(&mut m, b"c", b"1", 8);
     put_lease(&mut m, b"b", b"2", 8); // moves b to lease 8
-    let with = |m: &Mvcc, id| m.keys_with_lease(id).map(<[u8]>::to_vec).collect::<Vec<_>>();
+    let with = |m: &Mvcc, id| {
+        m.keys_with_lease(id)
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(with(&m, 7), vec![b"a".to_vec()]);
     assert_eq!(with(&m, 8), vec![b"b".to_vec(), b"c".to_vec()]);
     let rev = m.current_revision();
     let revoked = m.delete_lease_keys(8);
     assert_eq!(revoked.response.deleted, 2);
-    assert_eq!(revoked.response.revision, rev + 1, "one revision for all of a lease's keys");
-    assert_eq!(keys(&revoked.events.iter().map(|e| e.kv.clone()).collect::<Vec<_>>()), vec![&b"b"[..], b"c"]);
+    assert_eq!(
+        revoked.response.revision,
+        rev + 1,
+        "one revision for all of a lease's keys"
+    );
+    assert_eq!(
+        keys(
+            &revoked
+                .events
+                .iter()
+                .map(|e| e.kv.clone())
+                .collect::<Vec<_>>()
+        ),
+        vec![&b"b"[..], b"c"]
+    );
     assert_eq!(m.lease_key_count(8), 0);
     let nothing = m.delete_lease_keys(8);
-    assert_eq!((nothing.response.revision, nothing.events.len()), (rev + 1, 0));
-}
-
-#[test]
-fn txn_compares_each_target_and_result() {
-    let mut m = mvcc();
-    put_lease(&mut m, b"k", b"v", 3); // create 2, mod 2, version 1
-    put(&mut m, b"k2", b"w");
-    let holds = |m: &mut Mvcc, c: Compare<'_>| {
-        m.txn(&TxnRequest {
-            compare: vec![c],
-            ..Default::default()
-        })
-        .expect("txn")
-        .response
-        .succeeded
-    };
-    use CompareResult::*;
-    use CompareTarget::*;
-    assert!(holds(&mut m, cmp(b"k", Equal, Version(1))));
-    assert!(holds(&mut m, cmp(b"k", Greater, Create(1))));
-    assert!(holds(&mut m, cmp(b"k", Less, Mod(3))));
-    assert!(holds(&mut m, cmp(b"k", NotEqual, Value(b"x"))));
-    assert!(holds(&mut m, cmp(b"k", Equal, Lease(3))));
-    assert!(!holds(&mut m, cmp(b"k", Greater, Value(b"v"))));
-    // A missing key compares as zeroes, but a value compare on it fails.
-    assert!(holds(&mut m, cmp(b"nope", Equal, Version(0))));
-    assert!(holds(&mut m, cmp(b"nope", Equal, Create(0))));
-    assert!(!holds(&mut m, cmp(b"nope", Equal, Value(b""))));
-    assert!(!holds(&mut m, cmp(b"nope", NotEqual, Value(b"x"))));
-    // A ranged compare must hold for every key in the range.
-    let ranged = |result, target| Compare {
-        result,
-        target,
-        key: b"k",
-        range_end: b"l",
-    };
-    assert!(holds(&mut m, ranged(Equal, Version(1))));
-    assert!(!holds(&mut m, ranged(Equal, Value(b"v"))));
-    assert!(holds(&mut m, ranged(Greater, Mod(1))));
-    assert_eq!(m.current_revision(), 3, "compares alone write nothing");
-}
-
-#[test]
-fn txn_runs_the_branch_its_compares_pick_and_reads_see_earlier_writes() {
-    let mut m = mvcc();
-    put(&mut m, b"k", b"old"); // 2
-    let r = m
-        .txn(&TxnRequest {
-            compare: vec![cmp(b"k", CompareResult::Equal, CompareTarget::Value(b"old"))],
-            success: vec![
-                put_op(b"k", b"new"),
-                RequestOp::Range(range(b"k", b"")),
-                // A nested txn's compares see the state before the outer txn.
-                RequestOp::Txn(TxnRequest {
-                    compare: vec![cmp(b"k", CompareResult::Equal, CompareTarget::Value(b"old"))],
-                    success: vec![put_op(b"n", b"ok")],
-                    failure: vec![put_op(b"n", b"not-ok")],
-                }),
-                RequestOp::Range(RangeRequest {
-                    key: b"k",
-                    revision: 2,
-                    ..Default::default()
-                }),
-            ],
-            failure: vec![put_op(b"f", b"x")],
-        })
-        .expect("txn");
-    assert!(r.response.succeeded);
-    assert_eq!(r.response.revision, 3);
-    let ResponseOp::Range(read) = &r.response.responses[1] else {
-        panic!("range response expected")
-    };
-    assert_eq!((read.kvs[0].value.as_slice(), read.revision), (&b"new"[..], 3));
-    let ResponseOp::Txn(nested) = &r.response.responses[2] else {
-        panic!("txn response expected")
-    };
-    assert!(nested.succeeded);
-    assert_eq!(nested.revision, 0, "etcd leaves nested txn headers empty");
-    let ResponseOp::Range(old) = &r.response.responses[3] else {
-        panic!("range response expected")
-    };
-    assert_eq!(old.kvs[0].value, b"old");
-    assert_eq!(get(&m, b"n").map(|kv| kv.value), Some(b"ok".to_vec()));
-    assert!(get(&m, b"f").is_none());
-    assert_eq!(r.events.len(), 2);
-}
-
-#[test]
-fn txn_refuses_duplicate_writes_like_etcd() {
-    let mut m = mvcc();
-    put(&mut m, b"k", b"v");
-    let refused = |m: &mut Mvcc, success: Vec<RequestOp<'static>>| {
-        m.txn(&TxnRequest {
-            success,
-            ..Default::default()
-        })
-        .err()
-    };
-    let dup = Some(Error::DuplicateKey);
-    assert_eq!(refused(&mut m, vec![put_op(b"k", b"1"), put_op(b"k", b"2")]), dup);
-    assert_eq!(refused(&mut m, vec![del_op(b"k", b""), put_op(b"k", b"2")]), dup);
-    assert_eq!(refused(&mut m, vec![put_op(b"k", b"2"), del_op(b"a", b"z")]), dup);
-    assert_eq!(refused(&mut m, vec![del_op(b"a", b"\0"), put_op(b"k", b"2")]), dup);
-    let nested = |success, failure| {
-        RequestOp::Txn(TxnRequest {
-            compare: vec![],
-            success,
-            failure,
-        })
-    };
-    // A put in a nested txn under a delete of the outer branch.
     assert_eq!(
-        refused(&mut m, vec![del_op(b"k", b""), nested(vec![put_op(b"k", b"1")], vec![])]),
-        dup
+        (nothing.response.revision, nothing.events.len()),
+        (rev + 1, 0)
     );
-    // Puts in two nested txns.
-    assert_eq!(
-        refused(
-            &mut m,
-            vec![nested(vec![put_op(b"k", b"1")], vec![]), nested(vec![put_op(b"k", b"2")], vec![])]
-        ),
-        dup
-    );
-    // The two branches of one nested txn may both put the same key.
-    let ok = m.txn(&TxnRequest {
-        success: vec![nested(vec![put_op(b"k", b"1")], vec![put_op(b"k", b"2")])],
-        ..Default::default()
-    });
-    assert!(ok.is_ok());
-    // Overlapping deletes are fine.
-    let ok = m.txn(&TxnRequest {
-        success: vec![del_op(b"a", b"z"), del_op(b"k", b"")],
-        ..Default::default()
-    });
-    assert_eq!(ok.map(|r| r.response.responses.len()), Ok(2));
-    // The same key in success and failure of the top level is fine too.
-    let ok = m.txn(&TxnRequest {
-        compare: vec![],
-        success: vec![put_op(b"k", b"s")],
-        failure: vec![put_op(b"k", b"f")],
-    });
-    assert!(ok.is_ok());
-}
-
-#[test]
-fn txn_op_limits_and_key_checks() {
-    let mut m = Mvcc::new(MvccConfig {
-        txn_ops_max: 3,
-        ..MvccConfig::default()
-    });
-    let four = vec![
-        put_op(b"a", b""),
-        put_op(b"b", b""),
-        put_op(b"c", b""),
-        put_op(b"d", b""),
-    ];
-    let too_many = m.txn(&TxnRequest {
-        failure: four.clone(),
-        ..Default::default()
-    });
-    assert_eq!(too_many.err(), Some(Error::TooManyOps));
-    let compares = vec![cmp(b"a", CompareResult::Equal, CompareTarget::Version(0)); 4];
-    let too_many = m.txn(&TxnRequest {
-        compare: compares,
-        ..Default::default()
-    });
-    assert_eq!(too_many.err(), Some(Error::TooManyOps));
-    // A nested txn gets what its parent left: 3 - 2 = 1 op.
-    let nested = m.txn(&TxnRequest {
-        success: vec![
-            put_op(b"a", b""),
-            RequestOp::Txn(TxnRequest {
-                success: vec![put_op(b"b", b""), put_op(b"c", b"")],
-                ..Default::default()
-            }),
-        ],
-        ..Default::default()
-    });
-    assert_eq!(nested.err(), Some(Error::TooManyOps));
-    let empty = m.txn(&TxnRequest {
-        compare: vec![cmp(b"", CompareResult::Equal, CompareTarget::Version(0))],
-        ..Default::default()
-    });
-    assert_eq!(empty.err(), Some(Error::EmptyKey));
-    let empty = m.txn(&TxnRequest {
-        failure: vec![RequestOp::Range(range(b"", b""))],
-        ..Default::default()
-    });
-    assert_eq!(empty.err(), Some(Error::EmptyKey));
-    let flags = m.txn(&TxnRequest {
-        success: vec![RequestOp::Put(PutRequest {
-            key: b"a",
-            value: b"x",
-            ignore_value: true,
-            ..Default::default()
-        })],
-        ..Default::default()
-    });
-    assert_eq!(flags.err(), Some(Error::ValueProvided));
-    assert_eq!(m.current_revision(), 1);
-}
-
-#[test]
-fn txn_checks_ops_on_the_taken_path_before_writing_anything() {
-    let mut m = mvcc();
-    put(&mut m, b"x", b"1");
-    let ignore_missing = RequestOp::Put(PutRequest {
-        key: b"missing",
-        ignore_value: true,
-        ..Default::default()
-    });
-    let r = m.txn(&TxnRequest {
-        success: vec![put_op(b"a", b"1"), ignore_missing.clone()],
-        ..Default::default()
-    });
-    assert_eq!(r.err(), Some(Error::KeyNotFound));
-    assert!(get(&m, b"a").is_none(), "a refused txn writes nothing");
-    // The same op on the branch not taken is not checked.
-    let r = m.txn(&TxnRequest {
-        success: vec![put_op(b"a", b"1")],
-        failure: vec![ignore_missing],
-        ..Default::default()
-    });
-    assert!(r.is_ok());
-    let future = m.txn(&TxnRequest {
-        success: vec![
-            put_op(b"b", b"1"),
-            RequestOp::Range(RangeRequest {
-                key: b"x",
-                revision: 4,
-                ..Default::default()
-            }),
-        ],
-        ..Default::default()
-    });
-    assert_eq!(future.err(), Some(Error::FutureRev), "the txn's own revision is not readable by number");
-    m.compact(3).expect("compact");
-    let compacted = m.txn(&TxnRequest {
-        success: vec![RequestOp::Range(RangeRequest {
-            key: b"x",
-            revision: 2,
-            ..Default::default()
-        })],
-        ..Default::default()
-    });
-    assert_eq!(compacted.err(), Some(Error::Compacted));
-    assert_eq!(m.current_revision(), 3);
-}
-
-#[test]
-fn txn_inner_responses_carry_etcds_revisions() {
-    let mut m = mvcc();
-    put(&mut m, b"k", b"v"); // 2
-    let r = m
-        .txn(&TxnRequest {
-            success: vec![
-                del_op(b"nothing", b""),
-                RequestOp::Range(range(b"k", b"")),
-                put_op(b"p", b"v"),
-                del_op(b"k", b""),
-            ],
-            ..Default::default()
-        })
-        .expect("txn");
-    let revs: Vec<i64> = r
-        .response
-        .responses
-        .iter()
-        .map(|op| match op {
-            ResponseOp::Range(x) => x.revision,
-            ResponseOp::Put(x) => x.revision,
-            ResponseOp::DeleteRange(x) => x.revision,
-            ResponseOp::Txn(x) => x.revision,
-        })
-        .collect();
-    // Before the first change reads are at 2; after it at the txn's 3.
-    assert_eq!(revs, vec![2, 2, 3, 3]);
-}
-
-#[test]
-fn put_then_sibling_delete_of_the_same_key_is_two_changes_in_one_revision() {
-    // etcd lets a nested txn put a key that a later nested txn deletes.
-    let mut m = mvcc();
-    let nested = |op| {
-        RequestOp::Txn(TxnRequest {
-            success: vec![op],
-            ..Default::default()
-        })
-    };
-    let r = m
-        .txn(&TxnRequest {
-            success: vec![nested(put_op(b"k", b"v")), nested(del_op(b"k", b""))],
-            ..Default::default()
-        })
-        .expect("txn");
-    assert_eq!(r.events.len(), 2);
-    assert_eq!(r.events[1].kind, EventKind::Delete);
-    assert_eq!(r.events[1].prev_kv.as_ref().map(|p| p.value.clone()), Some(b"v".to_vec()));
-    assert!(get(&m, b"k").is_none());
-    m.compact(2).expect("compact");
-    assert_eq!(m.key_count(), 0);
 }
 
 #[test]
@@ -862,7 +617,10 @@ fn events_replay_history_without_splitting_revisions() {
     assert_eq!(revs, vec![2, 3, 3, 3, 4, 5]);
     let delete = &all.events[4];
     assert_eq!(delete.kind, EventKind::Delete);
-    assert_eq!(delete.prev_kv.as_ref().map(|p| p.value.clone()), Some(b"2".to_vec()));
+    assert_eq!(
+        delete.prev_kv.as_ref().map(|p| p.value.clone()),
+        Some(b"2".to_vec())
+    );
 
     // Two events per batch: revision 3 does not fit after 2, so the batch stops.
     let first = m.events(2, b"\0", b"\0", 2).expect("events");
@@ -902,7 +660,10 @@ fn hash_kv_depends_on_kept_state_only() {
     assert_eq!(Ok(ha), b.hash_kv(0));
     assert_eq!((ha.compact_revision, ha.hash_revision), (5, 6));
     // Hashing an older revision covers less.
-    assert_ne!(a.hash_kv(6).map(|h| h.hash), a.hash_kv(5).map(|h| h.hash).or(Ok(0)));
+    assert_ne!(
+        a.hash_kv(6).map(|h| h.hash),
+        a.hash_kv(5).map(|h| h.hash).or(Ok(0))
+    );
     assert_eq!(a.hash_kv(5).err(), Some(Error::Compacted));
     assert_eq!(a.hash_kv(7).err(), Some(Error::FutureRev));
     put(&mut a, b"x", b"3");
@@ -928,5 +689,8 @@ fn a_snapshot_holds_compaction_freeing_but_not_the_compaction_point() {
     drop(snap);
     put(&mut m, b"j", b"1");
     assert!(m.size_bytes() < before + 100, "freed at the next write");
-    assert_eq!(m.size_bytes(), 2 * (1 + 1 + cairn_engine::mvcc::VERSION_META_BYTES));
+    assert_eq!(
+        m.size_bytes(),
+        2 * (1 + 1 + cairn_engine::mvcc::VERSION_META_BYTES)
+    );
 }

@@ -2,7 +2,8 @@
 //! compactions continue restore to the state at R.
 
 use cairn_engine::mvcc::{
-    DeleteRangeRequest, Error, Mvcc, MvccConfig, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    DeleteRangeRequest, Error, KeyValue, Mvcc, MvccConfig, PutRequest, RangeRequest, RequestOp,
+    TxnRequest,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,17 +67,14 @@ fn busy_store(seed: u64, keys: usize, writes: usize) -> Mvcc {
     m
 }
 
-fn read_all(m: &Mvcc, rev: i64) -> Result<Vec<(Vec<u8>, i64, i64, i64, Vec<u8>, i64)>, Error> {
+fn read_all(m: &Mvcc, rev: i64) -> Result<Vec<KeyValue>, Error> {
     let r = m.range(&RangeRequest {
         key: b"\0",
         range_end: b"\0",
         revision: rev,
         ..Default::default()
     })?;
-    Ok(r.kvs
-        .into_iter()
-        .map(|kv| (kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.value, kv.lease))
-        .collect())
+    Ok(r.kvs)
 }
 
 fn take_chunks(m: &Mvcc, at: i64, max_bytes: usize) -> Vec<Vec<u8>> {
@@ -93,16 +91,15 @@ fn chunks_taken_while_writing_restore_the_state_at_their_revision() {
     let mut m = busy_store(1, 200, 2000);
     let at = m.current_revision();
     let hash_at = m.hash_kv(at).expect("hash");
-    let reads_at: Vec<_> = (m.compact_revision()..=at).map(|r| read_all(&m, r)).collect();
+    let reads_at: Vec<_> = (m.compact_revision()..=at)
+        .map(|r| read_all(&m, r))
+        .collect();
 
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let mut snap = m.snapshot_begin(at).expect("snapshot");
     let mut chunks = Vec::new();
     let mut compacted = false;
-    loop {
-        let Some(chunk) = m.snapshot_chunk(&mut snap, 2048) else {
-            break;
-        };
+    while let Some(chunk) = m.snapshot_chunk(&mut snap, 2048) {
         chunks.push(chunk);
         // Between chunks: more writes, and once a compaction past R.
         for _ in 0..20 {
@@ -126,7 +123,9 @@ fn chunks_taken_while_writing_restore_the_state_at_their_revision() {
     let restored = Mvcc::restore(MvccConfig::default(), &chunks).expect("restore");
     assert_eq!(restored.current_revision(), at);
     assert_eq!(restored.hash_kv(at), Ok(hash_at));
-    let restored_reads: Vec<_> = (hash_at.compact_revision..=at).map(|r| read_all(&restored, r)).collect();
+    let restored_reads: Vec<_> = (hash_at.compact_revision..=at)
+        .map(|r| read_all(&restored, r))
+        .collect();
     assert_eq!(restored_reads, reads_at);
     // The source finished its held compaction once the snapshot was dropped.
     m.finish_held_compaction();
@@ -146,7 +145,10 @@ fn an_older_revision_can_be_snapshotted() {
         m.snapshot_begin(m.compact_revision() - 1).err(),
         Some(Error::Compacted)
     );
-    assert_eq!(m.snapshot_begin(m.current_revision() + 1).err(), Some(Error::FutureRev));
+    assert_eq!(
+        m.snapshot_begin(m.current_revision() + 1).err(),
+        Some(Error::FutureRev)
+    );
 }
 
 #[test]
@@ -154,10 +156,12 @@ fn hash_does_not_depend_on_chunking_or_on_how_the_index_was_built() {
     let m = busy_store(4, 100, 1500);
     let want = m.hash_kv(0).expect("hash");
     for max_bytes in [1, 100, 4096, 1 << 20] {
-        let restored = Mvcc::restore(MvccConfig::default(), take_chunks(&m, 0, max_bytes)).expect("restore");
+        let restored =
+            Mvcc::restore(MvccConfig::default(), take_chunks(&m, 0, max_bytes)).expect("restore");
         assert_eq!(restored.hash_kv(0), Ok(want), "chunks of {max_bytes} bytes");
         // Restoring a restored index changes nothing either.
-        let again = Mvcc::restore(MvccConfig::default(), take_chunks(&restored, 0, 777)).expect("restore");
+        let again =
+            Mvcc::restore(MvccConfig::default(), take_chunks(&restored, 0, 777)).expect("restore");
         assert_eq!(again.hash_kv(0), Ok(want));
     }
 }
@@ -209,9 +213,12 @@ fn damaged_or_incomplete_chunk_sequences_are_refused() {
     extra.push(chunks[0].clone());
     assert!(corrupt(Mvcc::restore(MvccConfig::default(), &extra)));
 
-    let err = Mvcc::restore(MvccConfig::default(), &flipped).err().map(|e| e.to_string());
+    let err = Mvcc::restore(MvccConfig::default(), &flipped)
+        .err()
+        .map(|e| e.to_string());
     assert!(
-        err.as_deref().is_some_and(|e| e.starts_with("mvcc: snapshot chunk 1 is corrupt")),
+        err.as_deref()
+            .is_some_and(|e| e.starts_with("mvcc: snapshot chunk 1 is corrupt")),
         "{err:?}"
     );
 }

@@ -37,7 +37,12 @@ impl Mvcc {
         let mut smallest: BinaryHeap<(i64, u32)> = BinaryHeap::with_capacity(max_events + 1);
         let mut dropped = false;
         self.visit(span, |_, history| {
-            for s in history.versions().iter().rev().take_while(|s| s.main >= from_rev) {
+            for s in history
+                .versions()
+                .iter()
+                .rev()
+                .take_while(|s| s.main >= from_rev)
+            {
                 smallest.push(s.rev());
                 if smallest.len() > max_events {
                     smallest.pop();
@@ -47,7 +52,12 @@ impl Mvcc {
             true
         });
         let (last_main, next_revision) = match smallest.peek() {
-            None => return Ok(EventBatch { events: Vec::new(), next_revision: from_rev.max(self.current_rev + 1) }),
+            None => {
+                return Ok(EventBatch {
+                    events: Vec::new(),
+                    next_revision: from_rev.max(self.current_rev + 1),
+                })
+            }
             Some(_) if !dropped => (self.current_rev, self.current_rev + 1),
             Some(&(top, _)) => {
                 let lowest = smallest.iter().map(|r| r.0).min().unwrap_or(top);

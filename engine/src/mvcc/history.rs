@@ -129,8 +129,7 @@ impl History {
         );
         match self {
             History::One(_) => {
-                let History::One(first) = std::mem::replace(self, History::Many(Vec::new()))
-                else {
+                let History::One(first) = std::mem::replace(self, History::Many(Vec::new())) else {
                     unreachable!("matched One above")
                 };
                 *self = History::Many(vec![first, stored]);

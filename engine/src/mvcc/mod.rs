@@ -62,6 +62,7 @@ mod compact;
 mod error;
 mod events;
 mod history;
+mod key;
 mod read;
 mod snapshot;
 mod span;
@@ -81,6 +82,7 @@ use std::sync::Arc;
 
 use crate::limits;
 use history::History;
+use key::Key;
 
 /// Settings of an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +108,7 @@ impl Default for MvccConfig {
 #[derive(Debug)]
 pub struct Mvcc {
     /// Every key with at least one kept version.
-    tree: BTreeMap<Box<[u8]>, History>,
+    tree: BTreeMap<Key, History>,
     /// The store's revision: the main revision of the last write.
     current_rev: i64,
     /// The compaction point reads are checked against (-1: never compacted).
@@ -187,12 +189,7 @@ impl Mvcc {
 }
 
 /// Moves `key` from lease `old` to lease `new` in the side index (0 = none).
-fn relink_lease(
-    leases: &mut BTreeMap<i64, BTreeSet<Box<[u8]>>>,
-    key: &[u8],
-    old: i64,
-    new: i64,
-) {
+fn relink_lease(leases: &mut BTreeMap<i64, BTreeSet<Box<[u8]>>>, key: &[u8], old: i64, new: i64) {
     if old == new {
         return;
     }

@@ -29,7 +29,11 @@ impl Mvcc {
     }
 
     /// Calls `f` for every key in the span in key order until it returns false.
-    pub(super) fn visit<'s>(&'s self, span: Span<'_>, mut f: impl FnMut(&'s [u8], &'s History) -> bool) {
+    pub(super) fn visit<'s>(
+        &'s self,
+        span: Span<'_>,
+        mut f: impl FnMut(&'s [u8], &'s History) -> bool,
+    ) {
         let Some(bounds) = span.bounds() else {
             return;
         };
@@ -48,7 +52,11 @@ impl Mvcc {
 
     /// A range read as if the store's revision were `cur` (inside a txn
     /// that has written, `cur` is the txn's own revision).
-    pub(super) fn range_at(&self, req: &RangeRequest<'_>, cur: i64) -> Result<RangeResponse, Error> {
+    pub(super) fn range_at(
+        &self,
+        req: &RangeRequest<'_>,
+        cur: i64,
+    ) -> Result<RangeResponse, Error> {
         let rev = self.read_revision(req.revision, cur)?;
         let filtered = req.sort_order != SortOrder::None
             || req.min_mod_revision != 0
@@ -56,7 +64,9 @@ impl Mvcc {
             || req.min_create_revision != 0
             || req.max_create_revision != 0;
         let fetch_max = match req.limit {
-            l if l > 0 && !filtered => usize::try_from(l).map_or(usize::MAX, |l| l.saturating_add(1)),
+            l if l > 0 && !filtered => {
+                usize::try_from(l).map_or(usize::MAX, |l| l.saturating_add(1))
+            }
             _ => usize::MAX,
         };
         // Values are needed until the sort when sorting by value.
@@ -89,7 +99,7 @@ impl Mvcc {
 
         let order = match (req.sort_order, req.sort_target) {
             (SortOrder::None, SortTarget::Key) => SortOrder::None,
-            (SortOrder::None, _) => SortOrder::None,
+            (SortOrder::None, _) => SortOrder::Ascend,
             (order, _) => order,
         };
         if order != SortOrder::None {

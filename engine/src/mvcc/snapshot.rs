@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::history::{History, Stored};
-use super::{relink_lease, Error, Mvcc, MvccConfig};
+use super::{relink_lease, Error, Key, Mvcc, MvccConfig};
 
 /// Version of the chunk format written by [`Mvcc::snapshot_chunk`].
 pub const SNAPSHOT_FORMAT_VERSION: u16 = 1;
@@ -51,6 +51,13 @@ impl Drop for Hold {
     }
 }
 
+/// Where a chunk starts: a key and the first of its versions to write.
+#[derive(Debug)]
+struct Cursor {
+    key: Box<[u8]>,
+    rev: (i64, u32),
+}
+
 /// A snapshot in progress: the revision it captures, where the next chunk
 /// starts, and a hold on compaction. Drop it (finished or not) to release
 /// the hold; the index then frees what compactions dropped meanwhile.
@@ -60,10 +67,10 @@ pub struct Snapshot {
     compact_rev: i64,
     /// The next chunk's first (key, version) — `None` with `seq == 0` means
     /// "from the first key"; `None` later means done.
-    cursor: Option<(Box<[u8]>, (i64, u32))>,
+    cursor: Option<Cursor>,
     seq: u64,
     done: bool,
-    _hold: Hold,
+    hold: Hold,
 }
 
 impl Snapshot {
@@ -96,7 +103,7 @@ impl Mvcc {
             cursor: None,
             seq: 0,
             done: false,
-            _hold: Hold(Arc::clone(&self.holds)),
+            hold: Hold(Arc::clone(&self.holds)),
         })
     }
 
@@ -108,39 +115,38 @@ impl Mvcc {
             return None;
         }
         assert!(
-            self.compaction_held(),
-            "a live snapshot holds compaction"
+            Arc::ptr_eq(&snap.hold.0, &self.holds),
+            "a snapshot is continued on the index it was begun on"
         );
         let mut chunk = Vec::with_capacity(HEADER_BYTES + max_bytes.min(1 << 24));
         chunk.resize(HEADER_BYTES, 0);
         let mut records = 0u32;
-        let mut next: Option<(Box<[u8]>, (i64, u32))> = None;
+        let mut next: Option<Cursor> = None;
 
         let start = match &snap.cursor {
-            Some((key, _)) => Bound::Included(&key[..]),
+            Some(cursor) => Bound::Included(&cursor.key[..]),
             None => Bound::Unbounded,
         };
         'keys: for (key, history) in self.tree.range::<[u8], _>((start, Bound::Unbounded)) {
             let from = history.kept_from(snap.compact_rev);
             let resume = match &snap.cursor {
-                Some((k, rev)) if k[..] == key[..] => Some(*rev),
+                Some(cursor) if cursor.key[..] == key[..] => Some(cursor.rev),
                 _ => None,
             };
-            let versions: Vec<&Stored> = history.versions()[from..]
+            let versions = history.versions()[from..]
                 .iter()
                 .take_while(|s| s.main <= snap.at_rev)
-                .filter(|s| resume.is_none_or(|r| s.rev() >= r))
-                .collect();
-            if versions.is_empty() {
-                continue;
-            }
+                .filter(|s| resume.is_none_or(|r| s.rev() >= r));
             let mut count_at: Option<usize> = None;
             let mut count = 0u32;
             for s in versions {
                 let size = VERSION_FIXED_BYTES + s.value.len();
                 let body = chunk.len() - HEADER_BYTES;
                 if body > 0 && body + size > max_bytes {
-                    next = Some((key.clone(), s.rev()));
+                    next = Some(Cursor {
+                        key: Box::from(&key[..]),
+                        rev: s.rev(),
+                    });
                     if let Some(at) = count_at {
                         chunk[at..at + 4].copy_from_slice(&count.to_le_bytes());
                     }
@@ -190,7 +196,7 @@ impl Mvcc {
         I: IntoIterator<Item = B>,
         B: AsRef<[u8]>,
     {
-        let mut keys: Vec<(Box<[u8]>, Vec<Stored>)> = Vec::new();
+        let mut keys: Vec<(Key, History)> = Vec::new();
         let mut meta: Option<(i64, i64)> = None;
         let mut seen_last = false;
         let mut seq = 0u64;
@@ -238,21 +244,20 @@ impl Mvcc {
                     Some((last, _)) if &last[..] > key => return Err(r.err("keys out of order")),
                     _ => false,
                 };
-                if !continues {
-                    keys.push((Box::from(key), Vec::new()));
-                }
-                let Some((_, versions)) = keys.last_mut() else {
-                    unreachable!("pushed above")
-                };
-                for _ in 0..count {
+                for i in 0..count {
                     let s = r.version()?;
                     if s.main < 1 || s.main > at_rev {
                         return Err(r.err("version outside the snapshot's revisions"));
                     }
-                    if versions.last().is_some_and(|p: &Stored| p.rev() >= s.rev()) {
-                        return Err(r.err("versions out of order"));
+                    match keys.last_mut() {
+                        Some((_, history)) if continues || i > 0 => {
+                            if history.latest().rev() >= s.rev() {
+                                return Err(r.err("versions out of order"));
+                            }
+                            history.push(s);
+                        }
+                        _ => keys.push((Key::new(key), History::One(s))),
                     }
-                    versions.push(s);
                 }
             }
             if r.pos != body.len() {
@@ -280,22 +285,21 @@ impl Mvcc {
         mvcc.compact_rev = compact_rev;
         mvcc.trimmed_rev = compact_rev;
         let mut size = 0u64;
-        let tree: BTreeMap<Box<[u8]>, History> = keys
-            .into_iter()
-            .map(|(key, mut versions)| {
-                size += versions.iter().map(|s| s.size_bytes(key.len())).sum::<u64>();
-                if let Some(live) = versions.last().filter(|s| !s.tombstone) {
-                    relink_lease(&mut mvcc.leases, &key, 0, live.lease);
-                }
-                let history = if versions.len() == 1 {
-                    History::One(versions.pop().unwrap_or_else(|| unreachable!("len is 1")))
-                } else {
-                    versions.shrink_to_fit();
-                    History::Many(versions)
-                };
-                (key, history)
-            })
-            .collect();
+        for (key, history) in &mut keys {
+            size += history
+                .versions()
+                .iter()
+                .map(|s| s.size_bytes(key.len()))
+                .sum::<u64>();
+            if let Some(live) = history.live() {
+                relink_lease(&mut mvcc.leases, key, 0, live.lease);
+            }
+            if let History::Many(v) = history {
+                v.shrink_to_fit();
+            }
+        }
+        // Keys arrive sorted, so this is a linear bulk build.
+        let tree: BTreeMap<Key, History> = keys.into_iter().collect();
         mvcc.tree = tree;
         mvcc.size_bytes = size;
         Ok(mvcc)

@@ -2,6 +2,9 @@
 
 use std::ops::Bound;
 
+/// Start and end bounds of a B-tree range over byte keys.
+pub type Bounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 /// The keys a `(key, range_end)` pair selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span<'a> {
@@ -28,7 +31,7 @@ impl<'a> Span<'a> {
 
     /// B-tree bounds, or `None` for the empty span (a B-tree range with
     /// start > end would panic).
-    pub fn bounds(self) -> Option<(Bound<&'a [u8]>, Bound<&'a [u8]>)> {
+    pub fn bounds(self) -> Option<Bounds<'a>> {
         match self {
             Span::One(k) => Some((Bound::Included(k), Bound::Included(k))),
             Span::From(k) => Some((Bound::Included(k), Bound::Unbounded)),

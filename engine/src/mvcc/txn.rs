@@ -141,9 +141,7 @@ impl<'a> Deletes<'a> {
 
 /// etcd's `checkIntervals`: returns the keys put and the ranges deleted by
 /// `ops` (including nested txns), or `DuplicateKey`.
-fn check_intervals<'a>(
-    ops: &[RequestOp<'a>],
-) -> Result<(HashSet<&'a [u8]>, Deletes<'a>), Error> {
+fn check_intervals<'a>(ops: &[RequestOp<'a>]) -> Result<(HashSet<&'a [u8]>, Deletes<'a>), Error> {
     let mut dels = Deletes::default();
     for op in ops {
         if let RequestOp::DeleteRange(d) = op {

@@ -15,7 +15,7 @@ use super::types::{
     Applied, DeleteRangeRequest, DeleteRangeResponse, Event, EventKind, KeyValue, PutRequest,
     PutResponse, RequestOp, ResponseOp, TxnRequest, TxnResponse,
 };
-use super::{relink_lease, Error, Mvcc};
+use super::{relink_lease, Error, Key, Mvcc};
 
 /// The revision being written and the changes made so far.
 struct WriteCtx {
@@ -45,9 +45,9 @@ impl WriteCtx {
 
     fn take_sub(&mut self) -> u32 {
         let sub = self.sub;
-        self.sub = sub.checked_add(1).unwrap_or_else(|| {
-            panic!("more than u32::MAX changes in one revision")
-        });
+        self.sub = sub
+            .checked_add(1)
+            .unwrap_or_else(|| panic!("more than u32::MAX changes in one revision"));
         sub
     }
 }
@@ -95,7 +95,8 @@ impl Mvcc {
         }
         self.finish_held_compaction();
         let mut ctx = WriteCtx::new(self.current_rev + 1);
-        let mut response = self.apply_delete(&mut ctx, Span::new(req.key, req.range_end), req.prev_kv);
+        let mut response =
+            self.apply_delete(&mut ctx, Span::new(req.key, req.range_end), req.prev_kv);
         let events = self.commit(ctx);
         response.revision = self.current_rev;
         Ok(Applied { response, events })
@@ -181,10 +182,10 @@ impl Mvcc {
         let mut nested = plan.nested.iter();
         for op in plan.ops(req) {
             match op {
-                RequestOp::Put(p) if p.ignore_value || p.ignore_lease => {
-                    if self.live(p.key).is_none() {
-                        return Err(Error::KeyNotFound);
-                    }
+                RequestOp::Put(p)
+                    if (p.ignore_value || p.ignore_lease) && self.live(p.key).is_none() =>
+                {
+                    return Err(Error::KeyNotFound);
                 }
                 RequestOp::Txn(t) => self.check_puts(t, next_plan(&mut nested))?,
                 _ => {}
@@ -233,7 +234,9 @@ impl Mvcc {
                     ResponseOp::DeleteRange(resp)
                 }
                 // A nested txn's own header revision stays 0, as in etcd.
-                RequestOp::Txn(t) => ResponseOp::Txn(self.apply_txn(ctx, t, next_plan(&mut nested))),
+                RequestOp::Txn(t) => {
+                    ResponseOp::Txn(self.apply_txn(ctx, t, next_plan(&mut nested)))
+                }
             };
             responses.push(response);
         }
@@ -244,65 +247,80 @@ impl Mvcc {
         }
     }
 
-    /// Writes one put; every check has passed.
+    /// Writes one put; every check has passed. One B-tree search for an
+    /// existing key, two for a new one.
     fn apply_put(&mut self, ctx: &mut WriteCtx, req: &PutRequest<'_>) -> PutResponse {
         let main = ctx.main;
         let sub = ctx.take_sub();
         let event_prev = self.config.event_prev_kv;
-        let (stored, prev) = match self.tree.get(req.key).and_then(History::live) {
-            Some(live) => {
-                let value = if req.ignore_value {
-                    live.value.clone()
+        let mut stored = Stored {
+            main,
+            sub,
+            tombstone: false,
+            create: main,
+            version: 1,
+            lease: req.lease,
+            value: Box::default(),
+        };
+        let mut prev_kv = None;
+        let mut old_lease = 0;
+        match self.tree.get_mut(req.key) {
+            Some(history) => {
+                if let Some(live) = history.live() {
+                    stored.create = live.create;
+                    stored.version = live.version + 1;
+                    old_lease = live.lease;
+                    if req.ignore_lease {
+                        stored.lease = live.lease;
+                    }
+                    stored.value = if req.ignore_value {
+                        live.value.clone()
+                    } else {
+                        Box::from(req.value)
+                    };
+                    if req.prev_kv || event_prev {
+                        prev_kv = Some(live.to_kv(req.key, true));
+                    }
                 } else {
-                    Box::from(req.value)
-                };
-                let lease = if req.ignore_lease { live.lease } else { req.lease };
-                let stored = Stored {
-                    main,
-                    sub,
-                    tombstone: false,
-                    create: live.create,
-                    version: live.version + 1,
-                    lease,
-                    value,
-                };
-                let prev = (req.prev_kv || event_prev).then(|| live.to_kv(req.key, true));
-                (stored, Some((prev, live.lease)))
+                    assert!(
+                        !req.ignore_value && !req.ignore_lease,
+                        "ignore_* puts on missing keys are refused before applying"
+                    );
+                    stored.value = Box::from(req.value);
+                }
+                self.size_bytes += stored.size_bytes(req.key.len());
+                let kv = stored.to_kv(req.key, true);
+                history.push(stored);
+                ctx.events.push(Event {
+                    kind: EventKind::Put,
+                    kv,
+                    prev_kv: None,
+                });
             }
             None => {
                 assert!(
                     !req.ignore_value && !req.ignore_lease,
                     "ignore_* puts on missing keys are refused before applying"
                 );
-                let stored = Stored {
-                    main,
-                    sub,
-                    tombstone: false,
-                    create: main,
-                    version: 1,
-                    lease: req.lease,
-                    value: Box::from(req.value),
-                };
-                (stored, None)
-            }
-        };
-        let old_lease = prev.as_ref().map_or(0, |p| p.1);
-        let prev_kv = prev.and_then(|p| p.0);
-        relink_lease(&mut self.leases, req.key, old_lease, stored.lease);
-        self.size_bytes += stored.size_bytes(req.key.len());
-        let kv = stored.to_kv(req.key, true);
-        match self.tree.get_mut(req.key) {
-            Some(history) => history.push(stored),
-            None => {
-                self.tree.insert(Box::from(req.key), History::One(stored));
+                stored.value = Box::from(req.value);
+                self.size_bytes += stored.size_bytes(req.key.len());
+                let kv = stored.to_kv(req.key, true);
+                self.tree.insert(Key::new(req.key), History::One(stored));
+                ctx.events.push(Event {
+                    kind: EventKind::Put,
+                    kv,
+                    prev_kv: None,
+                });
             }
         }
+        let lease = ctx.events.last().map_or(0, |e| e.kv.lease);
+        relink_lease(&mut self.leases, req.key, old_lease, lease);
         let response_prev = if req.prev_kv { prev_kv.clone() } else { None };
-        ctx.events.push(Event {
-            kind: EventKind::Put,
-            kv,
-            prev_kv: if event_prev { prev_kv } else { None },
-        });
+        if event_prev {
+            if let Some(event) = ctx.events.last_mut() {
+                event.prev_kv = prev_kv;
+            }
+        }
         PutResponse {
             revision: main,
             prev_kv: response_prev,
@@ -310,7 +328,12 @@ impl Mvcc {
     }
 
     /// Writes a tombstone for every key live in `span`; every check has passed.
-    fn apply_delete(&mut self, ctx: &mut WriteCtx, span: Span<'_>, want_prev: bool) -> DeleteRangeResponse {
+    fn apply_delete(
+        &mut self,
+        ctx: &mut WriteCtx,
+        span: Span<'_>,
+        want_prev: bool,
+    ) -> DeleteRangeResponse {
         let Some(bounds) = span.bounds() else {
             return DeleteRangeResponse::default();
         };
@@ -319,7 +342,9 @@ impl Mvcc {
         let event_prev = self.config.event_prev_kv;
         let mut response = DeleteRangeResponse::default();
         for (key, history) in self.tree.range_mut::<[u8], _>(bounds) {
-            let Some(live) = history.at(rev) else { continue };
+            let Some(live) = history.at(rev) else {
+                continue;
+            };
             let prev = (want_prev || event_prev).then(|| live.to_kv(key, true));
             let old_lease = live.lease;
             let tombstone = Stored::tombstone(main, ctx.take_sub());
