@@ -12,11 +12,13 @@ use crate::conn::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::limits::{
-    DIAL_TIMEOUT_DEFAULT, READ_RETRIES_MAX, RECONNECT_BACKOFF, REQUEST_TIMEOUT_DEFAULT,
+    DIAL_TIMEOUT_DEFAULT, KEEPALIVE_TIMEOUT_DEFAULT, KEEPALIVE_TIME_DEFAULT, READ_RETRIES_MAX,
+    RECONNECT_BACKOFF, REQUEST_TIMEOUT_DEFAULT,
 };
-use crate::options::{DeleteOptions, GetOptions, PutOptions};
+use crate::options::{DeleteOptions, GetOptions, PutOptions, WatchOptions};
 use crate::txn::{Op, Txn};
 use crate::types::*;
+use crate::watch::Watcher;
 
 /// How a [`Client`] connects and how long it waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,19 @@ pub struct ConnectOptions {
     /// Longest time one call waits for its answer once sent (etcdctl's
     /// `--command-timeout`).
     pub request_timeout: Duration,
+    /// Idle time before the connection is probed, and the time without an
+    /// answer to probes after which it counts as broken (etcdctl's
+    /// `--keepalive-time` / `--keepalive-timeout`). Detects a member that
+    /// vanished without closing the connection, so calls fail over instead
+    /// of timing out one by one. `None` turns probing off.
+    pub keepalive: Option<Keepalive>,
+}
+
+/// TCP keep-alive settings; see [`ConnectOptions::keepalive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub time: Duration,
+    pub timeout: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -33,6 +48,10 @@ impl Default for ConnectOptions {
         ConnectOptions {
             dial_timeout: DIAL_TIMEOUT_DEFAULT,
             request_timeout: REQUEST_TIMEOUT_DEFAULT,
+            keepalive: Some(Keepalive {
+                time: KEEPALIVE_TIME_DEFAULT,
+                timeout: KEEPALIVE_TIMEOUT_DEFAULT,
+            }),
         }
     }
 }
@@ -44,6 +63,10 @@ impl ConnectOptions {
     }
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+    pub fn with_keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+        self.keepalive = keepalive;
         self
     }
 }
@@ -183,7 +206,7 @@ impl Client {
                 if remaining.is_zero() {
                     return Err(Error::DialTimeout { last_error });
                 }
-                match Connection::open(endpoint, remaining).await {
+                match Connection::open(endpoint, remaining, self.inner.options.keepalive).await {
                     Ok(c) => {
                         self.inner
                             .next_endpoint
@@ -207,21 +230,7 @@ impl Client {
         let mut retries = 0;
         loop {
             let connection = self.connection().await?;
-            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-            let frame = {
-                let mut encoder = self
-                    .inner
-                    .encoder
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                codec::encode(&mut encoder, id, &request)
-            };
-            let outcome = tokio::time::timeout(
-                self.inner.options.request_timeout,
-                connection.call(id, frame),
-            )
-            .await
-            .unwrap_or(Err(Error::Timeout));
+            let outcome = self.call_on(&connection, &request).await;
             let resend = matches!(outcome, Err(Error::ConnectionLost { .. }))
                 && request.is_idempotent()
                 && retries < READ_RETRIES_MAX;
@@ -229,6 +238,60 @@ impl Client {
                 return outcome;
             }
             retries += 1;
+        }
+    }
+
+    /// A fresh request id and the request's frame.
+    pub(crate) fn encode(&self, request: &Request) -> (u64, Vec<u8>) {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut encoder = self
+            .inner
+            .encoder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (id, codec::encode(&mut encoder, id, request))
+    }
+
+    /// Sends `request` on `connection` and waits for the reply, with the
+    /// request timeout. No resend.
+    pub(crate) async fn call_on(
+        &self,
+        connection: &Connection,
+        request: &Request,
+    ) -> Result<Reply> {
+        let (id, frame) = self.encode(request);
+        tokio::time::timeout(
+            self.inner.options.request_timeout,
+            connection.call(id, frame),
+        )
+        .await
+        .unwrap_or(Err(Error::Timeout))
+    }
+
+    /// Watches `key` (or the range the options name) for changes.
+    ///
+    /// Returns once the server confirmed the watch. Events then arrive in
+    /// revision order through [`Watcher::next`]. The watch lives on the
+    /// connection it was created on: if that breaks, `next` fails with
+    /// [`Error::ConnectionLost`] and the caller re-creates the watch from the
+    /// revision after the last one it saw.
+    pub async fn watch(&self, key: impl Into<Vec<u8>>, options: WatchOptions) -> Result<Watcher> {
+        let connection = self.connection().await?;
+        let request = Request::WatchCreate {
+            key: key.into(),
+            options,
+        };
+        let (id, frame) = self.encode(&request);
+        let stream = connection.open_stream(id, frame).await?;
+        Watcher::start(self.clone(), connection, id, stream).await
+    }
+
+    /// Asks the server for a progress notification: the answer carries the
+    /// revision every watch on this connection has caught up to.
+    pub async fn watch_progress(&self) -> Result<WatchResponse> {
+        match self.request(Request::WatchProgress).await? {
+            Reply::Watch(r) => Ok(r),
+            other => Err(self.unexpected(&other, "WatchResponse")),
         }
     }
 
@@ -404,6 +467,77 @@ impl Client {
         match self.request(Request::LeaseLeases).await? {
             Reply::LeaseLeases(r) => Ok(r),
             other => Err(self.unexpected(&other, "LeaseLeasesResponse")),
+        }
+    }
+
+    /// Adds a member with these peer URLs (as a learner if asked).
+    pub async fn member_add(
+        &self,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    ) -> Result<MemberAddResponse> {
+        match self
+            .request(Request::MemberAdd {
+                peer_urls,
+                is_learner,
+            })
+            .await?
+        {
+            Reply::MemberAdd(r) => Ok(r),
+            other => Err(self.unexpected(&other, "MemberAddResponse")),
+        }
+    }
+
+    /// Removes a member.
+    pub async fn member_remove(&self, id: u64) -> Result<MemberChangeResponse> {
+        self.member_change(Request::MemberRemove { id }).await
+    }
+
+    /// Changes a member's peer URLs.
+    pub async fn member_update(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> Result<MemberChangeResponse> {
+        self.member_change(Request::MemberUpdate { id, peer_urls })
+            .await
+    }
+
+    /// Promotes a learner to a voting member.
+    pub async fn member_promote(&self, id: u64) -> Result<MemberChangeResponse> {
+        self.member_change(Request::MemberPromote { id }).await
+    }
+
+    async fn member_change(&self, request: Request) -> Result<MemberChangeResponse> {
+        match self.request(request).await? {
+            Reply::MemberChange(r) => Ok(r),
+            other => Err(self.unexpected(&other, "a membership change response")),
+        }
+    }
+
+    /// A hash of the connected member's KV history up to `revision` (0 =
+    /// the latest), for comparing members.
+    pub async fn hash_kv(&self, revision: i64) -> Result<HashKvResponse> {
+        match self.request(Request::HashKv { revision }).await? {
+            Reply::HashKv(r) => Ok(r),
+            other => Err(self.unexpected(&other, "HashKVResponse")),
+        }
+    }
+
+    /// Defragments the connected member's storage.
+    pub async fn defragment(&self) -> Result<EmptyResponse> {
+        match self.request(Request::Defragment).await? {
+            Reply::Empty(r) => Ok(r),
+            other => Err(self.unexpected(&other, "DefragmentResponse")),
+        }
+    }
+
+    /// Asks the connected member, which must be the leader, to hand
+    /// leadership to `target`.
+    pub async fn move_leader(&self, target: u64) -> Result<EmptyResponse> {
+        match self.request(Request::MoveLeader { target }).await? {
+            Reply::Empty(r) => Ok(r),
+            other => Err(self.unexpected(&other, "MoveLeaderResponse")),
         }
     }
 

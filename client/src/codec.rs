@@ -2,11 +2,12 @@
 
 use cairn_wire::{
     decode_response, rpc, Builder, Encoder, Header, KeyValueRef, ResponseBodyView, ResponseOpView,
+    WatchCreateParams,
 };
 use flatbuffers::{ForwardsUOffset, Vector, WIPOffset};
 
 use crate::error::{Code, Error};
-use crate::options::{DeleteOptions, GetOptions, SortOrder, SortTarget};
+use crate::options::{DeleteOptions, GetOptions, SortOrder, SortTarget, WatchOptions};
 use crate::txn::{Compare, CompareResult, CompareTarget, Op, Txn};
 use crate::types::*;
 
@@ -42,6 +43,35 @@ pub(crate) enum Request {
         keys: bool,
     },
     LeaseLeases,
+    WatchCreate {
+        key: Vec<u8>,
+        options: WatchOptions,
+    },
+    WatchCancel {
+        watch_id: i64,
+    },
+    WatchProgress,
+    MemberAdd {
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    },
+    MemberRemove {
+        id: u64,
+    },
+    MemberUpdate {
+        id: u64,
+        peer_urls: Vec<String>,
+    },
+    MemberPromote {
+        id: u64,
+    },
+    HashKv {
+        revision: i64,
+    },
+    Defragment,
+    MoveLeader {
+        target: u64,
+    },
 }
 
 impl Request {
@@ -56,7 +86,16 @@ impl Request {
             | Request::LeaseKeepAlive { .. }
             | Request::LeaseTimeToLive { .. }
             | Request::LeaseLeases => true,
-            Request::LeaseGrant { .. } | Request::LeaseRevoke { .. } => false,
+            Request::WatchCancel { .. } | Request::WatchProgress | Request::HashKv { .. } => true,
+            Request::MemberAdd { .. }
+            | Request::MemberRemove { .. }
+            | Request::MemberUpdate { .. }
+            | Request::MemberPromote { .. }
+            | Request::Defragment
+            | Request::MoveLeader { .. } => false,
+            Request::LeaseGrant { .. }
+            | Request::LeaseRevoke { .. }
+            | Request::WatchCreate { .. } => false,
             Request::Alarm { action, .. } => *action == rpc::AlarmAction::Get,
             Request::Compact { .. } => false,
         }
@@ -79,6 +118,12 @@ pub(crate) enum Reply {
     LeaseKeepAlive(LeaseKeepAliveResponse),
     LeaseTimeToLive(LeaseTimeToLiveResponse),
     LeaseLeases(LeaseLeasesResponse),
+    Watch(WatchResponse),
+    MemberAdd(MemberAddResponse),
+    /// Remove, update and promote answer with the members after the change.
+    MemberChange(MemberListResponse),
+    HashKv(HashKvResponse),
+    Empty(EmptyResponse),
 }
 
 impl Reply {
@@ -97,6 +142,11 @@ impl Reply {
             Reply::LeaseKeepAlive(_) => "LeaseKeepAliveResponse",
             Reply::LeaseTimeToLive(_) => "LeaseTimeToLiveResponse",
             Reply::LeaseLeases(_) => "LeaseLeasesResponse",
+            Reply::Watch(_) => "WatchResponse",
+            Reply::MemberAdd(_) => "MemberAddResponse",
+            Reply::MemberChange(_) => "a membership change response",
+            Reply::HashKv(_) => "HashKVResponse",
+            Reply::Empty(_) => "an empty response",
         }
     }
 }
@@ -126,6 +176,48 @@ pub(crate) fn encode(enc: &mut Encoder, id: u64, request: &Request) -> Vec<u8> {
             enc.lease_time_to_live_request(id, *lease, *keys).to_vec()
         }
         Request::LeaseLeases => enc.lease_leases_request(id).to_vec(),
+        Request::WatchCreate { key, options } => {
+            let (key, range_end) = options.range.resolve(key);
+            let mut filters = Vec::new();
+            if options.no_put {
+                filters.push(rpc::FilterType::NoPut);
+            }
+            if options.no_delete {
+                filters.push(rpc::FilterType::NoDelete);
+            }
+            let params = WatchCreateParams {
+                key: &key,
+                range_end: &range_end,
+                start_revision: options.start_revision,
+                progress_notify: options.progress_notify,
+                filters: &filters,
+                prev_kv: options.prev_kv,
+                watch_id: 0,
+                fragment: false,
+            };
+            enc.watch_create_request(id, &params).to_vec()
+        }
+        Request::WatchCancel { watch_id } => enc.watch_cancel_request(id, *watch_id).to_vec(),
+        Request::WatchProgress => enc.watch_progress_request(id).to_vec(),
+        Request::MemberAdd {
+            peer_urls,
+            is_learner,
+        } => {
+            let urls: Vec<&str> = peer_urls.iter().map(String::as_str).collect();
+            enc.member_add_request(id, &urls, *is_learner).to_vec()
+        }
+        Request::MemberRemove { id: member } => enc.member_remove_request(id, *member).to_vec(),
+        Request::MemberUpdate {
+            id: member,
+            peer_urls,
+        } => {
+            let urls: Vec<&str> = peer_urls.iter().map(String::as_str).collect();
+            enc.member_update_request(id, *member, &urls).to_vec()
+        }
+        Request::MemberPromote { id: member } => enc.member_promote_request(id, *member).to_vec(),
+        Request::HashKv { revision } => enc.hash_kv_request(id, *revision).to_vec(),
+        Request::Defragment => enc.defragment_request(id).to_vec(),
+        Request::MoveLeader { target } => enc.move_leader_request(id, *target).to_vec(),
     }
 }
 
@@ -514,6 +606,55 @@ fn reply_from(header: ResponseHeader, body: ResponseBodyView<'_>) -> Result<Repl
                 .map(|k| cairn_wire::bytes(k.key()).to_vec())
                 .collect(),
         }),
+        ResponseBodyView::Watch(w) => Reply::Watch(WatchResponse {
+            header,
+            watch_id: w.watch_id(),
+            created: w.created(),
+            canceled: w.canceled(),
+            compact_revision: w.compact_revision(),
+            cancel_reason: w.cancel_reason().unwrap_or("").to_string(),
+            fragment: w.fragment(),
+            events: w
+                .events()
+                .into_iter()
+                .flatten()
+                .map(|e| Event {
+                    kind: if e.type_() == rpc::EventType::Delete {
+                        EventType::Delete
+                    } else {
+                        EventType::Put
+                    },
+                    kv: e.kv().map(kv_from).unwrap_or_default(),
+                    prev_kv: e.prev_kv().map(kv_from),
+                })
+                .collect(),
+        }),
+        ResponseBodyView::MemberAdd(m) => Reply::MemberAdd(MemberAddResponse {
+            header,
+            member: m.member().map(member_from).unwrap_or_default(),
+            members: m.members().into_iter().flatten().map(member_from).collect(),
+        }),
+        ResponseBodyView::MemberRemove(m) => Reply::MemberChange(MemberListResponse {
+            header,
+            members: m.members().into_iter().flatten().map(member_from).collect(),
+        }),
+        ResponseBodyView::MemberUpdate(m) => Reply::MemberChange(MemberListResponse {
+            header,
+            members: m.members().into_iter().flatten().map(member_from).collect(),
+        }),
+        ResponseBodyView::MemberPromote(m) => Reply::MemberChange(MemberListResponse {
+            header,
+            members: m.members().into_iter().flatten().map(member_from).collect(),
+        }),
+        ResponseBodyView::HashKv(h) => Reply::HashKv(HashKvResponse {
+            header,
+            hash: h.hash(),
+            compact_revision: h.compact_revision(),
+            hash_revision: h.hash_revision(),
+        }),
+        ResponseBodyView::Defragment(_) | ResponseBodyView::MoveLeader(_) => {
+            Reply::Empty(EmptyResponse { header })
+        }
         ResponseBodyView::LeaseLeases(l) => Reply::LeaseLeases(LeaseLeasesResponse {
             header,
             leases: l.leases().into_iter().flatten().collect(),

@@ -15,6 +15,7 @@
 //! gets [`Error::ConnectionLost`], and the client replaces the connection.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -25,17 +26,42 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::client::Keepalive;
 use crate::codec::{self, Reply};
 use crate::endpoint::Endpoint;
 use crate::error::Error;
-use crate::limits::{INFLIGHT_REQUESTS_MAX, WRITE_BATCH_BYTES_MAX, WRITE_QUEUE_FRAMES_MAX};
+use crate::limits::{
+    INFLIGHT_REQUESTS_MAX, KEEPALIVE_PROBES, WATCH_RESPONSES_QUEUED_MAX, WRITE_BATCH_BYTES_MAX,
+    WRITE_QUEUE_FRAMES_MAX,
+};
 
 type Outcome = Result<Reply, Error>;
 
+/// Where the answers to one request id go.
+enum Route {
+    /// A unary request: the first answer, then the waiter is gone.
+    Once(oneshot::Sender<Outcome>),
+    /// A stream (watch): every answer until a terminal one.
+    Stream(Stream),
+}
+
+struct Stream {
+    answers: mpsc::Sender<Outcome>,
+    /// Set when the consumer fell [`WATCH_RESPONSES_QUEUED_MAX`] answers
+    /// behind and the stream was dropped.
+    overflowed: Arc<AtomicBool>,
+}
+
 struct Waiter {
-    reply: oneshot::Sender<Outcome>,
+    route: Route,
     /// Held until the request is answered or abandoned: frees its slot.
     _slot: OwnedSemaphorePermit,
+}
+
+/// The receiving end of a stream opened with [`Connection::open_stream`].
+pub(crate) struct StreamReceiver {
+    pub(crate) answers: mpsc::Receiver<Outcome>,
+    pub(crate) overflowed: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -80,7 +106,14 @@ impl Shared {
         self.slots.close();
         for (_, waiter) in waiters {
             // The caller may have given up already; nothing to tell it then.
-            let _ = waiter.reply.send(Err(self.lost(&reason)));
+            match waiter.route {
+                Route::Once(reply) => {
+                    let _ = reply.send(Err(self.lost(&reason)));
+                }
+                Route::Stream(stream) => {
+                    let _ = stream.answers.try_send(Err(self.lost(&reason)));
+                }
+            }
         }
     }
 }
@@ -107,6 +140,7 @@ impl Connection {
     pub(crate) async fn open(
         endpoint: &Endpoint,
         dial_timeout: Duration,
+        keepalive: Option<Keepalive>,
     ) -> Result<Connection, String> {
         let stream = tokio::time::timeout(dial_timeout, TcpStream::connect(&endpoint.address))
             .await
@@ -117,6 +151,10 @@ impl Connection {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("set TCP_NODELAY on {}: {e}", endpoint.address))?;
+        if let Some(k) = keepalive {
+            set_keepalive(&stream, k)
+                .map_err(|e| format!("set TCP keep-alive on {}: {e}", endpoint.address))?;
+        }
         let (read_half, mut write_half) = stream.into_split();
         write_half
             .write_all(&CLIENT_PREFACE)
@@ -146,25 +184,73 @@ impl Connection {
         self.shared.lock().broken.is_some()
     }
 
-    /// Sends one request frame and waits for its answer. Dropping the
-    /// returned future abandons the request (its slot is freed).
-    pub(crate) async fn call(&self, id: u64, frame: Vec<u8>) -> Outcome {
+    /// Takes a slot and registers `route` under `id`.
+    async fn register(&self, id: u64, route: Route) -> Result<(), Error> {
         let slot = match self.shared.slots.clone().acquire_owned().await {
             Ok(slot) => slot,
             Err(_) => return Err(self.broken_error()),
         };
-        let (reply, answer) = oneshot::channel();
-        {
-            let mut state = self.shared.lock();
-            if let Some(reason) = &state.broken {
-                return Err(self.shared.lost(reason));
-            }
-            let previous = state.waiters.insert(id, Waiter { reply, _slot: slot });
-            assert!(previous.is_none(), "request id {id} reused while in flight");
+        let mut state = self.shared.lock();
+        if let Some(reason) = &state.broken {
+            return Err(self.shared.lost(reason));
         }
+        let previous = state.waiters.insert(id, Waiter { route, _slot: slot });
+        assert!(previous.is_none(), "request id {id} reused while in flight");
+        Ok(())
+    }
+
+    /// Sends a request that opens a stream (a watch) and returns the
+    /// receiver of its answers. The stream holds an in-flight slot until a
+    /// terminal answer arrives or [`forget`](Self::forget) is called.
+    pub(crate) async fn open_stream(
+        &self,
+        id: u64,
+        frame: Vec<u8>,
+    ) -> Result<StreamReceiver, Error> {
+        let (answers, receiver) = mpsc::channel(WATCH_RESPONSES_QUEUED_MAX);
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let stream = Stream {
+            answers,
+            overflowed: overflowed.clone(),
+        };
+        self.register(id, Route::Stream(stream)).await?;
+        // Unregisters the stream if this future is dropped before the
+        // frame is queued; the receiver takes over afterwards.
+        let mut forget = Forget {
+            shared: &self.shared,
+            id,
+            armed: true,
+        };
+        if self.queue.send(frame).await.is_err() {
+            return Err(self.broken_error());
+        }
+        forget.armed = false;
+        Ok(StreamReceiver {
+            answers: receiver,
+            overflowed,
+        })
+    }
+
+    /// Stops routing answers for `id` and frees its slot.
+    pub(crate) fn forget(&self, id: u64) {
+        self.shared.lock().waiters.remove(&id);
+    }
+
+    /// Queues a frame without waiting for room; false if the queue is full
+    /// or the connection is gone. For best-effort messages sent from `Drop`.
+    pub(crate) fn try_send(&self, frame: Vec<u8>) -> bool {
+        self.queue.try_send(frame).is_ok()
+    }
+
+    /// Sends one request frame and waits for its answer. Dropping the
+    /// returned future abandons the request (its slot is freed).
+    pub(crate) async fn call(&self, id: u64, frame: Vec<u8>) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        self.register(id, Route::Once(reply)).await?;
         let _forget = Forget {
             shared: &self.shared,
             id,
+            armed: true,
         };
         if self.queue.send(frame).await.is_err() {
             return Err(self.broken_error());
@@ -173,6 +259,11 @@ impl Connection {
             Ok(outcome) => outcome,
             Err(_) => Err(self.broken_error()),
         }
+    }
+
+    /// The error for a request or stream cut off by the connection's end.
+    pub(crate) fn lost_error(&self) -> Error {
+        self.broken_error()
     }
 
     fn broken_error(&self) -> Error {
@@ -192,16 +283,31 @@ impl Connection {
     }
 }
 
+/// Probes an idle connection after `time`, then every
+/// [`KEEPALIVE_PROBES`]th of `timeout`: after `timeout` without an answer
+/// the kernel fails the socket and the reader reports the connection lost.
+fn set_keepalive(stream: &TcpStream, k: Keepalive) -> std::io::Result<()> {
+    let interval = (k.timeout / KEEPALIVE_PROBES).max(Duration::from_secs(1));
+    let settings = socket2::TcpKeepalive::new()
+        .with_time(k.time.max(Duration::from_secs(1)))
+        .with_interval(interval)
+        .with_retries(KEEPALIVE_PROBES);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&settings)
+}
+
 /// Removes a request's waiter when its caller stops waiting (timeout or
 /// cancellation), so abandoned ids do not accumulate.
 struct Forget<'a> {
     shared: &'a Shared,
     id: u64,
+    armed: bool,
 }
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        self.shared.lock().waiters.remove(&self.id);
+        if self.armed {
+            self.shared.lock().waiters.remove(&self.id);
+        }
     }
 }
 
@@ -249,13 +355,46 @@ fn route_frames(shared: &Shared, decoder: &mut FrameDecoder) -> Result<(), Strin
             },
             other => other,
         });
-        let waiter = shared.lock().waiters.remove(&decoded.id);
-        if let Some(waiter) = waiter {
-            // The caller may have timed out in the meantime; fine.
-            let _ = waiter.reply.send(outcome);
-        }
+        deliver(shared, decoded.id, outcome);
     }
     Ok(())
+}
+
+/// Hands one answer to the waiter registered under `id`, if any (a caller
+/// that timed out is gone; its late answer is dropped).
+fn deliver(shared: &Shared, id: u64, outcome: Outcome) {
+    let mut state = shared.lock();
+    let Some(waiter) = state.waiters.remove(&id) else {
+        return;
+    };
+    let stream = match &waiter.route {
+        Route::Once(_) => {
+            drop(state);
+            if let Route::Once(reply) = waiter.route {
+                let _ = reply.send(outcome);
+            }
+            return;
+        }
+        Route::Stream(stream) => stream,
+    };
+    let terminal = match &outcome {
+        Ok(Reply::Watch(w)) => w.canceled,
+        Ok(_) | Err(_) => true,
+    };
+    // Never wait here: a slow consumer must not stall the other requests on
+    // this connection. Falling too far behind ends the stream instead.
+    let (full, gone) = match stream.answers.try_send(outcome) {
+        Ok(()) => (false, false),
+        Err(mpsc::error::TrySendError::Full(_)) => (true, false),
+        // The receiver was dropped (its watch creation was abandoned).
+        Err(mpsc::error::TrySendError::Closed(_)) => (false, true),
+    };
+    if full {
+        stream.overflowed.store(true, Ordering::Release);
+    }
+    if !terminal && !full && !gone {
+        state.waiters.insert(id, waiter);
+    }
 }
 
 async fn write_loop(
@@ -313,7 +452,7 @@ mod tests {
     async fn in_flight_requests_are_bounded_and_abandoned_ones_are_forgotten() {
         let (endpoint, server) = mute_server().await;
         let connection = Arc::new(
-            Connection::open(&endpoint, Duration::from_secs(2))
+            Connection::open(&endpoint, Duration::from_secs(2), None)
                 .await
                 .unwrap(),
         );
@@ -345,7 +484,7 @@ mod tests {
     async fn a_broken_connection_fails_every_waiter() {
         let (endpoint, server) = mute_server().await;
         let connection = Arc::new(
-            Connection::open(&endpoint, Duration::from_secs(2))
+            Connection::open(&endpoint, Duration::from_secs(2), None)
                 .await
                 .unwrap(),
         );
@@ -386,7 +525,7 @@ mod tests {
 
     async fn first_call_error(reply: Vec<u8>) -> Error {
         let (endpoint, server) = replying_server(reply).await;
-        let connection = Connection::open(&endpoint, Duration::from_secs(2))
+        let connection = Connection::open(&endpoint, Duration::from_secs(2), None)
             .await
             .unwrap();
         let frame = cairn_wire::Encoder::new().status_request(1).to_vec();
@@ -420,5 +559,26 @@ mod tests {
             panic!("expected ConnectionLost")
         };
         assert_eq!(reason, "server rejected a request frame: bad frame");
+    }
+
+    #[tokio::test]
+    async fn keepalive_probes_follow_the_options() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let k = Keepalive {
+            time: Duration::from_secs(2),
+            timeout: Duration::from_secs(6),
+        };
+        set_keepalive(&stream, k).unwrap();
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            socket.tcp_keepalive_interval().unwrap(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), KEEPALIVE_PROBES);
     }
 }

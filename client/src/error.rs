@@ -126,6 +126,10 @@ pub enum Error {
     /// The server sent something that is not a valid response.
     #[error("protocol error from {endpoint}: {reason}")]
     Protocol { endpoint: String, reason: String },
+    /// A watcher left too many responses unconsumed; its watch was dropped
+    /// and must be re-created from the last revision seen.
+    #[error("watcher fell more than {responses_max} responses behind; the watch was dropped")]
+    WatchLagged { responses_max: usize },
     /// The caller passed something the client refuses before sending.
     #[error("{0}")]
     InvalidArgument(String),
@@ -204,6 +208,7 @@ impl Error {
             Error::Server { code, .. } => *code,
             Error::Timeout => Code::DeadlineExceeded,
             Error::Protocol { .. } => Code::Internal,
+            Error::WatchLagged { .. } => Code::ResourceExhausted,
         }
     }
 

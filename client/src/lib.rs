@@ -1,8 +1,10 @@
 //! cairn-client: an async (tokio) client for cairn, and the `cairnctl` tool.
 //!
 //! The API mirrors etcd's `clientv3`: [`Client::put`], [`Client::get`],
-//! [`Client::delete`], [`Client::txn`], [`Client::compact`], maintenance
-//! ([`Client::status`], alarms) and [`Client::member_list`]. Options are
+//! [`Client::delete`], [`Client::txn`], [`Client::compact`], leases
+//! ([`Client::lease_grant`] and friends), watches ([`Client::watch`] returns
+//! a [`Watcher`]), maintenance ([`Client::status`], alarms) and
+//! [`Client::member_list`]. Options are
 //! builders; responses are plain owned structs ([`RangeResponse`],
 //! [`KeyValue`], ...); failures are one enum, [`Error`], whose text is what
 //! etcd's tools print.
@@ -53,15 +55,18 @@ mod error;
 mod options;
 mod txn;
 mod types;
+mod watch;
 
 #[cfg(feature = "cli")]
 pub mod ctl;
 
-pub use client::{Client, ConnectOptions};
+pub use client::{Client, ConnectOptions, Keepalive};
 pub use endpoint::Endpoint;
 pub use error::{Code, Error, Result};
 pub use options::{
     prefix_range_end, DeleteOptions, GetOptions, KeyRange, PutOptions, SortOrder, SortTarget,
+    WatchOptions,
 };
 pub use txn::{Compare, CompareResult, CompareTarget, Op, Txn};
 pub use types::*;
+pub use watch::Watcher;

@@ -8,6 +8,12 @@ use std::time::Duration;
 /// while one slow connection can hold at most a few MiB of requests.
 pub const INFLIGHT_REQUESTS_MAX: usize = 4_096;
 
+/// Watch responses a watcher may leave unconsumed. The connection's reader
+/// never waits for a watcher (that would stall every other request on the
+/// connection behind one slow consumer); a watcher that falls this far
+/// behind loses its watch and must re-create it from its last revision.
+pub const WATCH_RESPONSES_QUEUED_MAX: usize = 1_024;
+
 /// Encoded frames waiting for the writer task. Smaller than the in-flight
 /// limit: the writer drains the queue in batches, so a short queue is enough
 /// to keep it busy, and a full queue pushes back on callers early.
@@ -31,6 +37,17 @@ pub const DIAL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2);
 
 /// etcdctl's `--command-timeout` default.
 pub const REQUEST_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+
+/// etcdctl's `--keepalive-time` default: probe a connection idle this long.
+pub const KEEPALIVE_TIME_DEFAULT: Duration = Duration::from_secs(2);
+
+/// etcdctl's `--keepalive-timeout` default: a connection whose probes go
+/// unanswered this long is broken.
+pub const KEEPALIVE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(6);
+
+/// Unanswered keep-alive probes before the kernel gives up; the timeout is
+/// spread over them.
+pub const KEEPALIVE_PROBES: u32 = 3;
 
 /// Times an idempotent read is retried on another connection after the one it
 /// was sent on broke. One retry covers a single failed member; more would

@@ -210,6 +210,60 @@ impl DeleteOptions {
     }
 }
 
+/// Options of [`Client::watch`](crate::Client::watch).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchOptions {
+    pub range: KeyRange,
+    /// First revision to deliver; 0 = changes from now on.
+    pub start_revision: i64,
+    /// Ask for periodic progress notifications.
+    pub progress_notify: bool,
+    /// Deliver each changed key's previous state.
+    pub prev_kv: bool,
+    /// Leave out put events.
+    pub no_put: bool,
+    /// Leave out delete events.
+    pub no_delete: bool,
+}
+
+impl WatchOptions {
+    pub fn new() -> WatchOptions {
+        WatchOptions::default()
+    }
+    pub fn with_prefix(mut self) -> Self {
+        self.range = KeyRange::Prefix;
+        self
+    }
+    pub fn with_from_key(mut self) -> Self {
+        self.range = KeyRange::FromKey;
+        self
+    }
+    pub fn with_range_end(mut self, end: impl Into<Vec<u8>>) -> Self {
+        self.range = KeyRange::End(end.into());
+        self
+    }
+    pub fn with_start_revision(mut self, revision: i64) -> Self {
+        self.start_revision = revision;
+        self
+    }
+    pub fn with_progress_notify(mut self) -> Self {
+        self.progress_notify = true;
+        self
+    }
+    pub fn with_prev_kv(mut self) -> Self {
+        self.prev_kv = true;
+        self
+    }
+    pub fn with_no_put(mut self) -> Self {
+        self.no_put = true;
+        self
+    }
+    pub fn with_no_delete(mut self) -> Self {
+        self.no_delete = true;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,3 +206,89 @@ pub struct LeaseLeasesResponse {
     /// Ids of every live lease.
     pub leases: Vec<i64>,
 }
+
+/// What happened to a key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum EventType {
+    #[default]
+    Put,
+    Delete,
+}
+
+impl EventType {
+    /// etcd's name for the event type ("PUT", "DELETE").
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::Put => "PUT",
+            EventType::Delete => "DELETE",
+        }
+    }
+}
+
+/// One change seen by a watch. A delete's `kv` carries the key and the
+/// deletion revision as `mod_revision`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventType,
+    pub kv: KeyValue,
+    /// The key's state before the change, when the watch asked for it.
+    pub prev_kv: Option<KeyValue>,
+}
+
+/// One message of a watch: a batch of events, or a created / canceled /
+/// progress notice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchResponse {
+    pub header: ResponseHeader,
+    pub watch_id: i64,
+    pub created: bool,
+    pub canceled: bool,
+    /// Set when the watch was canceled because its start revision has been
+    /// compacted: the oldest revision still available.
+    pub compact_revision: i64,
+    pub cancel_reason: String,
+    pub fragment: bool,
+    pub events: Vec<Event>,
+}
+
+impl WatchResponse {
+    /// True for a progress notification: no events, just the revision the
+    /// watch has caught up to (in the header).
+    pub fn is_progress_notify(&self) -> bool {
+        self.events.is_empty()
+            && !self.canceled
+            && !self.created
+            && self.compact_revision == 0
+            && self.header.revision != 0
+    }
+}
+
+/// The answer to a member add.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberAddResponse {
+    pub header: ResponseHeader,
+    /// The member just added.
+    pub member: Member,
+    /// Every member, the new one included.
+    pub members: Vec<Member>,
+}
+
+/// The answer to a member remove, update or promote: the members after it.
+pub type MemberChangeResponse = MemberListResponse;
+
+/// The answer to a KV hash (etcd's HashKV, for comparing members).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HashKvResponse {
+    pub header: ResponseHeader,
+    pub hash: u32,
+    /// The compaction revision the hash starts from.
+    pub compact_revision: i64,
+    /// The revision the hash goes up to.
+    pub hash_revision: i64,
+}
+
+/// The answer to a defragment or move-leader: only a header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmptyResponse {
+    pub header: ResponseHeader,
+}

@@ -271,3 +271,239 @@ fn global_flags_read_cairnctl_environment_variables() {
     );
     assert_eq!(env_of("hex").as_deref(), Some("CAIRNCTL_HEX"));
 }
+
+#[tokio::test]
+async fn lease_commands() {
+    let server = FakeServer::start(1, Behaviour::default()).await;
+    let ep = format!("--endpoints={}", server.address);
+    let ep = ep.as_str();
+    let o = cairnctl(&[ep, "lease", "grant", "60"], "").await;
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "lease 2040a20c41565900 granted with TTL(60s)\n")
+    );
+    cairnctl(&[ep, "put", "lk1", "v", "--lease=2040a20c41565900"], "").await;
+    cairnctl(&[ep, "put", "lk2", "v", "--lease=2040a20c41565900"], "").await;
+    let o = cairnctl(
+        &[ep, "lease", "timetolive", "2040a20c41565900", "--keys"],
+        "",
+    )
+    .await;
+    assert_eq!(
+        o.stdout,
+        "lease 2040a20c41565900 granted with TTL(60s), remaining(59s), attached keys([lk1 lk2])\n"
+    );
+    let o = cairnctl(&[ep, "lease", "list"], "").await;
+    assert_eq!(o.stdout, "found 1 leases\n2040a20c41565900\n");
+    let o = cairnctl(
+        &[ep, "lease", "keep-alive", "--once", "2040a20c41565900"],
+        "",
+    )
+    .await;
+    assert_eq!(o.stdout, "lease 2040a20c41565900 keepalived with TTL(60)\n");
+    let o = cairnctl(&[ep, "lease", "revoke", "2040a20c41565900"], "").await;
+    assert_eq!(o.stdout, "lease 2040a20c41565900 revoked\n");
+    let o = cairnctl(&[ep, "lease", "revoke", "2040a20c41565900"], "").await;
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            1,
+            "Error: failed to revoke lease (etcdserver: requested lease not found)\n"
+        )
+    );
+    let o = cairnctl(&[ep, "lease", "timetolive", "2040a20c41565900"], "").await;
+    assert_eq!(o.stdout, "lease 2040a20c41565900 already expired\n");
+    let o = cairnctl(
+        &[ep, "lease", "keep-alive", "--once", "2040a20c41565900"],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (2, "Error: etcdserver: requested lease not found\n")
+    );
+    // Without --once: renews until the lease is gone, then says so.
+    let o = cairnctl(&[ep, "lease", "keep-alive", "2040a20c41565900"], "").await;
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "lease 2040a20c41565900 expired or revoked.\n")
+    );
+    let o = cairnctl(&[ep, "lease", "revoke", "zz"], "").await;
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (128, "Error: bad lease ID arg (strconv.ParseInt: parsing \"zz\": invalid syntax), expecting ID in Hex\n")
+    );
+    let o = cairnctl(&[ep, "lease", "grant", "x"], "").await;
+    assert_eq!(
+        o.stderr,
+        "Error: bad TTL (strconv.ParseInt: parsing \"x\": invalid syntax)\n"
+    );
+    let o = cairnctl(&[ep, "lease", "grant"], "").await;
+    assert_eq!(o.stderr, "Error: lease grant command needs TTL argument\n");
+    let o = cairnctl(&[ep, "lease", "grant", "60", "-w", "table"], "").await;
+    assert_eq!(o.code, 4);
+}
+
+async fn wait_for_watchers(server: &FakeServer, count: usize) {
+    while server.watchers() != count {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn watch_prints_events_until_the_server_cancels() {
+    let server = FakeServer::start(1, Behaviour::default()).await;
+    let ep = format!("--endpoints={}", server.address);
+    let drive = async {
+        wait_for_watchers(&server, 1).await;
+        // The watch survives a lost connection: cairnctl re-creates it
+        // (after the last revision it printed).
+        server.drop_connections();
+        wait_for_watchers(&server, 1).await;
+        let client = cairn_client::Client::connect([&server.address], Default::default())
+            .await
+            .unwrap();
+        let put = cairn_client::PutOptions::new();
+        client.put("wk1", "a", put).await.unwrap();
+        client.put("other", "x", put).await.unwrap();
+        client.put("wk1", "b", put).await.unwrap();
+        client
+            .delete("wk1", cairn_client::DeleteOptions::new())
+            .await
+            .unwrap();
+        server.cancel_watches("fake server going away");
+    };
+    let args = [ep.as_str(), "watch", "wk", "--prefix", "--prev-kv"];
+    let (o, ()) = tokio::join!(cairnctl(&args, ""), drive);
+    assert_eq!(
+        o.stdout,
+        "PUT\nwk1\na\nPUT\nwk1\na\nwk1\nb\nDELETE\nwk1\nb\nwk1\n\n"
+    );
+    assert_eq!(
+        o.stderr,
+        "watch was canceled (fake server going away)\nError: watch is canceled by the server\n"
+    );
+    assert_eq!(o.code, 5);
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_revision() {
+    let server = FakeServer::start(1, Behaviour::default()).await;
+    let ep = format!("--endpoints={}", server.address);
+    let ep = ep.as_str();
+    for i in 0..3 {
+        cairnctl(&[ep, "put", "k", &i.to_string()], "").await;
+    }
+    cairnctl(&[ep, "compaction", "3"], "").await;
+    let o = cairnctl(&[ep, "watch", "k", "--rev=2"], "").await;
+    assert_eq!(o.code, 5);
+    assert_eq!(
+        o.stderr,
+        "watch was canceled (etcdserver: mvcc: required revision has been compacted)\nError: watch is canceled by the server\n"
+    );
+    let o = cairnctl(&[ep, "watch", "k", "-i"], "").await;
+    assert_eq!(o.code, 4);
+    let o = cairnctl(&[ep, "watch"], "").await;
+    assert_eq!(o.code, 128);
+}
+
+#[tokio::test]
+async fn membership_and_per_member_maintenance() {
+    let server = FakeServer::start(0x2e1259d415f2a040, Behaviour::default()).await;
+    let ep = format!("--endpoints={}", server.address);
+    let ep = ep.as_str();
+    let o = cairnctl(
+        &[
+            ep,
+            "member",
+            "add",
+            "n2",
+            "--peer-urls=http://127.0.0.1:23802",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (
+            0,
+            "Member 6b21a64bf8667db2 added to cluster               c1\n\nETCD_NAME=\"n2\"\nETCD_INITIAL_CLUSTER=\"default=http://127.0.0.1:23800,n2=http://127.0.0.1:23802\"\nETCD_INITIAL_ADVERTISE_PEER_URLS=\"http://127.0.0.1:23802\"\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n"
+        )
+    );
+    let o = cairnctl(&[ep, "member", "list"], "").await;
+    assert_eq!(
+        o.stdout,
+        "2e1259d415f2a040, started, default, http://127.0.0.1:23800, http://127.0.0.1:23790, false\n6b21a64bf8667db2, unstarted, , http://127.0.0.1:23802, , false\n"
+    );
+    let o = cairnctl(
+        &[
+            ep,
+            "member",
+            "update",
+            "6b21a64bf8667db2",
+            "--peer-urls=http://127.0.0.1:23812",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        o.stdout,
+        "Member 6b21a64bf8667db2 updated in cluster               c1\n"
+    );
+    let o = cairnctl(&[ep, "member", "promote", "6b21a64bf8667db2"], "").await;
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (1, "Error: etcdserver: can only promote a learner member\n")
+    );
+    let o = cairnctl(&[ep, "member", "remove", "6b21a64bf8667db2"], "").await;
+    assert_eq!(
+        o.stdout,
+        "Member 6b21a64bf8667db2 removed from cluster               c1\n"
+    );
+    let o = cairnctl(&[ep, "member", "remove", "6b21a64bf8667db2"], "").await;
+    assert_eq!(o.stderr, "Error: etcdserver: member not found\n");
+    let o = cairnctl(&[ep, "member", "add", "n3", "http://x:1"], "").await;
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            128,
+            "Error: too many arguments, did you mean --peer-urls=http://x:1\n"
+        )
+    );
+    let o = cairnctl(&[ep, "member", "add", "n3"], "").await;
+    assert_eq!(o.stderr, "Error: member peer urls not provided\n");
+    let o = cairnctl(
+        &[
+            ep,
+            "member",
+            "add",
+            "n3",
+            "--peer-urls=http://x:1",
+            "-w",
+            "fields",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (4, "Error: fields not supported as output format\n")
+    );
+
+    cairnctl(&[ep, "put", "k", "v"], "").await;
+    let o = cairnctl(&[ep, "endpoint", "hashkv"], "").await;
+    assert_eq!(o.code, 0);
+    let (endpoint, hash) = o.stdout.trim_end().split_once(", ").unwrap();
+    assert_eq!(endpoint, server.address);
+    assert!(hash.parse::<u32>().is_ok());
+    let o = cairnctl(&[ep, "defrag"], "").await;
+    assert_eq!(
+        o.stdout,
+        format!("Finished defragmenting etcd member[{}]\n", server.address)
+    );
+    let o = cairnctl(&[ep, "move-leader", "bdae9bbc11dd390d"], "").await;
+    assert_eq!(
+        o.stdout,
+        "Leadership transferred from 2e1259d415f2a040 to bdae9bbc11dd390d\n"
+    );
+}

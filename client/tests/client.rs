@@ -351,3 +351,43 @@ async fn status_alarms_and_members() {
     assert_eq!(members.members[0].name, "default");
     assert_eq!(members.members[0].client_urls, ["http://127.0.0.1:23790"]);
 }
+
+#[tokio::test]
+async fn leases_grant_attach_renew_list_and_revoke() {
+    let server = FakeServer::start(1, Behaviour::default()).await;
+    let client = Client::connect([&server.address], quick()).await.unwrap();
+    let grant = client.lease_grant(60, 0).await.unwrap();
+    assert_eq!(grant.ttl, 60);
+    assert!(grant.error.is_empty());
+    client
+        .put("lk", "v", PutOptions::new().with_lease(grant.id))
+        .await
+        .unwrap();
+    let ttl = client.lease_time_to_live(grant.id, true).await.unwrap();
+    assert_eq!(
+        (ttl.granted_ttl, ttl.keys.clone()),
+        (60, vec![b"lk".to_vec()])
+    );
+    assert_eq!(
+        client.lease_keep_alive_once(grant.id).await.unwrap().ttl,
+        60
+    );
+    assert_eq!(client.lease_leases().await.unwrap().leases, [grant.id]);
+    client.lease_revoke(grant.id).await.unwrap();
+    assert!(client
+        .get("lk", GetOptions::new())
+        .await
+        .unwrap()
+        .kvs
+        .is_empty());
+    assert_eq!(
+        client.lease_revoke(grant.id).await.unwrap_err(),
+        Error::LeaseNotFound
+    );
+    assert_eq!(client.lease_keep_alive_once(grant.id).await.unwrap().ttl, 0);
+    let err = client
+        .put("k", "v", PutOptions::new().with_lease(grant.id))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "etcdserver: requested lease not found");
+}

@@ -98,3 +98,44 @@ fn a_minority_accepts_no_writes() {
     let r = c.get(RangeParams { key: b"lonely", serializable: true, ..Default::default() });
     assert!(r.kvs.is_empty());
 }
+
+#[test]
+fn a_member_far_behind_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::start(3, &["--snapshot-count", "1000"]);
+    let wait = Duration::from_secs(15);
+    let leader = cluster.wait_leader(wait);
+    let lagging = (leader + 1) % 3;
+    cluster.members[lagging].kill9();
+
+    // Far more entries than the leader keeps in memory behind a snapshot.
+    let keys: Vec<Vec<u8>> = (0..8000).map(key).collect();
+    let mut c = Client::connect(cluster.members[leader].addr).unwrap();
+    c.put_many(&keys, 500);
+    let snap_dir = cluster.members[leader].data_dir.join("member").join("snap");
+    assert!(std::fs::read_dir(&snap_dir).unwrap().count() > 0, "the leader took a snapshot");
+
+    cluster.members[lagging].spawn();
+    let mut m = Client::connect_retry(cluster.members[lagging].addr, wait);
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let r = m.get(RangeParams { key: b"key", range_end: b"kez", count_only: true, ..Default::default() });
+        if r.error.is_none() && r.count == 8000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "lagging member did not catch up: {r:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lag_snaps = cluster.members[lagging].data_dir.join("member").join("snap");
+    assert!(std::fs::read_dir(&lag_snaps).unwrap().count() > 0, "the lagging member installed a snapshot");
+    // And it keeps up with new writes afterwards.
+    c.put_retry(b"post-snapshot", b"x", wait).unwrap();
+    let rev = c.get(RangeParams { key: b"post-snapshot", ..Default::default() }).revision;
+    let mut hashes = Vec::new();
+    for mem in &cluster.members {
+        let mut c = Client::connect(mem.addr).unwrap();
+        let r = c.get(RangeParams { key: b"post-snapshot", ..Default::default() });
+        assert_eq!(r.kvs.len(), 1, "{} misses the newest write", mem.name);
+        hashes.push(c.hash_kv(rev).hash);
+    }
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "members diverged: {hashes:?}");
+}

@@ -3,6 +3,9 @@
 
 use std::io::{BufWriter, Write};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -44,10 +44,10 @@ pub struct GlobalArgs {
     /// Timeout for short running command (excluding dial timeout).
     #[arg(long, global = true, env = "CAIRNCTL_COMMAND_TIMEOUT", default_value = "5s", value_parser = parse_go_duration)]
     pub command_timeout: Duration,
-    /// Keepalive time for client connections (accepted for compatibility).
+    /// Keepalive time for client connections.
     #[arg(long, global = true, env = "CAIRNCTL_KEEPALIVE_TIME", default_value = "2s", value_parser = parse_go_duration)]
     pub keepalive_time: Duration,
-    /// Keepalive timeout for client connections (accepted for compatibility).
+    /// Keepalive timeout for client connections.
     #[arg(long, global = true, env = "CAIRNCTL_KEEPALIVE_TIMEOUT", default_value = "6s", value_parser = parse_go_duration)]
     pub keepalive_timeout: Duration,
     /// Set the output format (fields, json, simple, table).
@@ -65,7 +65,7 @@ pub struct GlobalArgs {
     /// Enable client-side debug logging (accepted for compatibility).
     #[arg(long, global = true, env = "CAIRNCTL_DEBUG", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub debug: bool,
-    /// username[:password] for authentication.
+    /// `username[:password]` for authentication.
     #[arg(long, global = true, env = "CAIRNCTL_USER")]
     pub user: Option<String>,
     /// Password for authentication.
@@ -112,6 +112,12 @@ pub enum Command {
     /// Lease related commands
     #[command(subcommand)]
     Lease(LeaseCommand),
+    /// Watches events stream on keys or prefixes
+    Watch(WatchArgs),
+    /// Defragments the storage of the members with given endpoints
+    Defrag(EndpointArgs),
+    /// Transfers leadership to another member
+    MoveLeader(PositionalArgs),
     /// Prints the version of cairnctl
     Version,
 }
@@ -146,6 +152,8 @@ pub enum EndpointCommand {
     Health(EndpointArgs),
     /// Prints out the status of endpoints specified in `--endpoints` flag
     Status(EndpointArgs),
+    /// Prints the KV history hash for each endpoint in --endpoints
+    Hashkv(HashKvArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +168,43 @@ pub enum AlarmCommand {
 pub enum MemberCommand {
     /// Lists all members in the cluster
     List,
+    /// Adds a member into the cluster
+    Add(MemberAddArgs),
+    /// Removes a member from the cluster
+    Remove(PositionalArgs),
+    /// Updates a member in the cluster
+    Update(MemberUpdateArgs),
+    /// Promotes a non-voting member in the cluster
+    Promote(PositionalArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MemberAddArgs {
+    /// Comma separated peer URLs for the new member.
+    #[arg(long, default_value = "")]
+    pub peer_urls: String,
+    /// Indicates if the new member is raft learner.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    pub learner: bool,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MemberUpdateArgs {
+    /// Comma separated peer URLs for the updated member.
+    #[arg(long, default_value = "")]
+    pub peer_urls: String,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HashKvArgs {
+    /// Use all endpoints from the cluster member list.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    pub cluster: bool,
+    /// Maximum revision to hash (default: all revisions).
+    #[arg(long, default_value_t = 0)]
+    pub rev: i64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +243,31 @@ pub struct KeepAliveArgs {
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub once: bool,
     pub args: Vec<String>,
+}
+
+/// `watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Interactive mode (not supported yet).
+    #[arg(short = 'i', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    pub interactive: bool,
+    /// Watch on a prefix if prefix is set.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    pub prefix: bool,
+    /// Revision to start watching.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub rev: i64,
+    /// Get the previous key-value pair before the event happens.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    pub prev_kv: bool,
+    /// Get periodic watch progress notification from server.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    pub progress_notify: bool,
+    /// Key or prefix, then optionally range_end.
+    pub args: Vec<std::ffi::OsString>,
+    /// A command to run for each event (not supported yet).
+    #[arg(last = true)]
+    pub exec: Vec<std::ffi::OsString>,
 }
 
 /// Parses a Go duration ("2s", "500ms", "1m30s", "1.5h", "300us").

@@ -5,6 +5,7 @@
 //! process.
 
 pub mod args;
+mod cluster;
 pub mod exit;
 pub mod gofmt;
 pub mod kv_args;
@@ -12,5 +13,6 @@ mod lease;
 pub mod print;
 pub mod run;
 pub mod txn_parse;
+mod watch;
 
 pub use run::{main_with, run, Io};

@@ -7,14 +7,14 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::ctl::args::{AlarmCommand, Cli, Command, EndpointArgs, EndpointCommand, GlobalArgs};
-use crate::ctl::args::{CompactionArgs, MemberCommand, TxnArgs};
+use crate::ctl::args::{CompactionArgs, TxnArgs};
 use crate::ctl::exit::{CtlError, ExitCode};
 use crate::ctl::gofmt;
 use crate::ctl::kv_args::{del_parts, get_parts, put_parts, GetArgs};
 use crate::ctl::print::{EndpointHealth, EndpointStatus, OutputFormat, Printer, Shape};
 use crate::ctl::txn_parse::read_txn;
 use crate::limits::{ENDPOINTS_MAX, STDIN_BYTES_MAX};
-use crate::{AlarmMember, Client, ConnectOptions, Endpoint, Error, GetOptions};
+use crate::{AlarmMember, Client, ConnectOptions, Endpoint, Error, GetOptions, Keepalive};
 
 /// Where a command reads and writes.
 pub struct Io<'a> {
@@ -100,15 +100,19 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CtlError> {
             };
             printer.alarm(io.stdout, &r)
         }
-        Command::Member(MemberCommand::List) => {
-            printer.require(Shape::MemberList)?;
-            let client = connect(g, &g.endpoints).await?;
-            let r = client.member_list().await?;
-            printer.member_list(io.stdout, &r)
+        Command::Member(c) => crate::ctl::cluster::member(g, printer, c, io).await,
+        Command::Endpoint(EndpointCommand::Hashkv(a)) => {
+            crate::ctl::cluster::endpoint_hashkv(g, printer, &a, io).await
         }
+        Command::Defrag(a) => crate::ctl::cluster::defrag(g, &a, io).await,
+        Command::MoveLeader(a) => crate::ctl::cluster::move_leader(g, printer, &a, io).await,
         Command::Lease(c) => {
             printer.require(Shape::Lease)?;
             crate::ctl::lease::run(g, printer, c, io).await
+        }
+        Command::Watch(a) => {
+            printer.require(Shape::Watch)?;
+            crate::ctl::watch::run(g, printer, &a, io).await
         }
         Command::Version => Ok(()),
     }
@@ -147,6 +151,10 @@ fn options(g: &GlobalArgs) -> ConnectOptions {
     ConnectOptions::default()
         .with_dial_timeout(g.dial_timeout)
         .with_request_timeout(g.command_timeout)
+        .with_keepalive(Some(Keepalive {
+            time: g.keepalive_time,
+            timeout: g.keepalive_timeout,
+        }))
 }
 
 pub(crate) async fn connect(g: &GlobalArgs, endpoints: &[String]) -> Result<Client, CtlError> {
@@ -236,7 +244,10 @@ async fn compaction(g: &GlobalArgs, a: &CompactionArgs, io: &mut Io<'_>) -> Resu
 
 /// The endpoints an endpoint command covers: `--endpoints`, or with
 /// `--cluster` every member's client URLs.
-async fn target_endpoints(g: &GlobalArgs, a: &EndpointArgs) -> Result<Vec<String>, CtlError> {
+pub(crate) async fn target_endpoints(
+    g: &GlobalArgs,
+    a: &EndpointArgs,
+) -> Result<Vec<String>, CtlError> {
     if !a.cluster {
         // Parsing checks the list (and its length) once for all of them.
         Endpoint::parse_list(&g.endpoints).map_err(|e| CtlError::bad_args(e.to_string()))?;

@@ -10,13 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_wire::{
-    decode_request, rpc, Builder, Encoder, FrameDecoder, Header, KeyValueRef, MemberRef,
-    RequestBodyView, RequestOpView, StatusResult, CLIENT_PREFACE,
+    decode_request, rpc, Builder, Encoder, FrameDecoder, Header, KeyValueRef, RequestBodyView,
+    RequestOpView, StatusResult, CLIENT_PREFACE,
 };
 use flatbuffers::{UnionWIPOffset, WIPOffset};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+mod cluster;
+mod watch;
 
 pub const CLUSTER_ID: u64 = 0xc1;
 
@@ -53,6 +57,10 @@ struct State {
     alarms: Vec<(u64, rpc::AlarmType)>,
     /// Lease id -> granted TTL (the fake's leases never count down).
     leases: BTreeMap<i64, i64>,
+    watchers: Vec<watch::FakeWatcher>,
+    members: Vec<cluster::FakeMember>,
+    next_watch_id: i64,
+    member_id: u64,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -75,6 +83,8 @@ impl FakeServer {
         let address = listener.local_addr().unwrap().to_string();
         let state = Arc::new(Mutex::new(State {
             revision: 1,
+            member_id,
+            members: vec![cluster::founding_member(member_id)],
             ..State::default()
         }));
         let accept_state = state.clone();
@@ -115,23 +125,67 @@ impl FakeServer {
         self.state.lock().unwrap().requests
     }
 
+    /// Drops every connection but keeps accepting new ones.
+    pub fn drop_connections(&self) {
+        let mut s = self.state.lock().unwrap();
+        for t in s.tasks.drain(..) {
+            t.abort();
+        }
+        s.watchers.clear();
+    }
+
+    /// Cancels every watch from the server side, with `reason`.
+    pub fn cancel_watches(&self, reason: &str) {
+        watch::cancel_all(&mut self.state.lock().unwrap(), reason);
+    }
+
+    /// Watches the server holds, over all connections.
+    pub fn watchers(&self) -> usize {
+        self.state.lock().unwrap().watchers.len()
+    }
+
     pub fn raise_alarm(&self, alarm: rpc::AlarmType) {
         let member = self.member_id;
         self.state.lock().unwrap().alarms.push((member, alarm));
     }
 }
 
-async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>, b: Behaviour, member_id: u64) {
+/// Aborts a task when dropped, so aborting a connection's task also ends
+/// its writer (and closes the socket).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Frames waiting for a connection's writer (answers and watch events).
+const OUTBOX_FRAMES_MAX: usize = 4096;
+
+async fn serve(socket: TcpStream, state: Arc<Mutex<State>>, b: Behaviour, member_id: u64) {
+    // Answers and watch events are separate small writes: without this,
+    // Nagle's algorithm holds the second until the client's delayed ACK.
+    let _ = socket.set_nodelay(true);
+    let (mut reader, mut writer) = socket.into_split();
     let mut preface = [0u8; 8];
-    if socket.read_exact(&mut preface).await.is_err() || preface != CLIENT_PREFACE {
+    if reader.read_exact(&mut preface).await.is_err() || preface != CLIENT_PREFACE {
         return;
     }
+    let (outbox, mut outgoing) = mpsc::channel::<Vec<u8>>(OUTBOX_FRAMES_MAX);
+    let _writer = AbortOnDrop(tokio::spawn(async move {
+        while let Some(frame) = outgoing.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    }));
     let mut decoder = FrameDecoder::for_requests();
     let mut encoder = Encoder::new();
     let mut held: Vec<Vec<u8>> = Vec::new();
     let mut seen = 0usize;
     loop {
-        let n = match socket.read(decoder.read_buf()).await {
+        let n = match reader.read(decoder.read_buf()).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -148,7 +202,11 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>, b: Behaviour, me
             let answer = {
                 let mut s = state.lock().unwrap();
                 s.requests += 1;
-                answer(&mut s, &mut encoder, member_id, request.id, request.body)
+                let conn = Conn {
+                    outbox: outbox.clone(),
+                    member_id,
+                };
+                answer(&mut s, &mut encoder, &conn, request.id, request.body)
             };
             answers.push(answer);
         }
@@ -165,12 +223,19 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>, b: Behaviour, me
             }
             answers = held.drain(..).rev().collect();
         }
-        for a in answers {
-            if socket.write_all(&a).await.is_err() {
+        // An empty answer was already queued by the request's handler.
+        for a in answers.into_iter().filter(|a| !a.is_empty()) {
+            if outbox.send(a).await.is_err() {
                 return;
             }
         }
     }
+}
+
+/// The connection a request arrived on.
+pub(crate) struct Conn {
+    outbox: mpsc::Sender<Vec<u8>>,
+    member_id: u64,
 }
 
 fn header(s: &State, member_id: u64) -> Header {
@@ -191,7 +256,7 @@ fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
     }
 }
 
-struct Failure(rpc::ErrorCode, &'static str);
+pub(crate) struct Failure(pub(crate) rpc::ErrorCode, pub(crate) &'static str);
 
 const COMPACTED: Failure = Failure(
     rpc::ErrorCode::OutOfRange,
@@ -211,10 +276,11 @@ const KEY_NOT_FOUND: Failure =
 fn answer(
     s: &mut State,
     enc: &mut Encoder,
-    member_id: u64,
+    conn: &Conn,
     id: u64,
     body: RequestBodyView<'_>,
 ) -> Vec<u8> {
+    let member_id = conn.member_id;
     let result: Result<Vec<u8>, Failure> = (|| match body {
         RequestBodyView::Range(r) => {
             let (key, end) = (cairn_wire::bytes(r.key()), cairn_wire::bytes(r.range_end()));
@@ -315,19 +381,6 @@ fn answer(
             let alarms = s.alarms.clone();
             Ok(enc.alarm_response(id, &h, &alarms).to_vec())
         }
-        RequestBodyView::MemberList(_) => {
-            let h = header(s, member_id);
-            let peer = ["http://127.0.0.1:23800"];
-            let client = ["http://127.0.0.1:23790"];
-            let members = [MemberRef {
-                id: member_id,
-                name: "default",
-                peer_urls: &peer,
-                client_urls: &client,
-                is_learner: false,
-            }];
-            Ok(enc.member_list_response(id, &h, &members).to_vec())
-        }
         RequestBodyView::LeaseGrant(g) => {
             let lease = if g.id() != 0 {
                 g.id()
@@ -390,7 +443,20 @@ fn answer(
             let ids: Vec<i64> = s.leases.keys().copied().collect();
             Ok(enc.lease_leases_response(id, &h, &ids).to_vec())
         }
-        other => panic!("fake server does not serve {}", other.type_name()),
+        RequestBodyView::WatchCreate(w) => Ok(watch::create(s, enc, conn, id, w)),
+        RequestBodyView::WatchCancel(c) => Ok(watch::cancel(s, enc, conn, id, c.watch_id())),
+        RequestBodyView::WatchProgress(_) => {
+            let h = header(s, member_id);
+            let r = cairn_wire::WatchResult {
+                watch_id: -1,
+                ..Default::default()
+            };
+            Ok(enc.watch_response(id, &h, &r).to_vec())
+        }
+        other => match cluster::answer(s, enc, conn, id, &other) {
+            Some(result) => result,
+            None => panic!("fake server does not serve {}", other.type_name()),
+        },
     })();
     match result {
         Ok(frame) => frame,
@@ -485,7 +551,8 @@ fn put(
             lease,
         },
     };
-    s.kv.insert(key.to_vec(), entry);
+    s.kv.insert(key.to_vec(), entry.clone());
+    watch::notify(s, key, Some(&entry), prev.as_ref());
     Ok(prev)
 }
 
@@ -498,12 +565,17 @@ fn delete(s: &mut State, key: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Kv)> {
     if !keys.is_empty() {
         s.revision += 1;
     }
-    keys.into_iter()
+    let deleted: Vec<(Vec<u8>, Kv)> = keys
+        .into_iter()
         .map(|k| {
             let v = s.kv.remove(&k).expect("key listed above");
             (k, v)
         })
-        .collect()
+        .collect();
+    for (k, v) in &deleted {
+        watch::notify(s, k, None, Some(v));
+    }
+    deleted
 }
 
 /// What one txn op did, owned, for encoding after the state lock's work.

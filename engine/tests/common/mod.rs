@@ -399,3 +399,21 @@ impl Client {
         }
     }
 }
+
+impl Client {
+    /// Pipeline puts of `keys` (value = key) in batches; all must succeed.
+    pub fn put_many(&mut self, keys: &[Vec<u8>], batch: usize) {
+        for chunk in keys.chunks(batch) {
+            let mut frames = Vec::new();
+            for k in chunk {
+                let id = self.id();
+                frames.extend_from_slice(self.enc.put_request(id, &PutParams { key: k, value: k, ..Default::default() }));
+            }
+            self.send(frames).expect("send batch");
+            for _ in chunk {
+                let r = self.recv().expect("reply");
+                assert!(r.error.is_none(), "pipelined put failed: {:?}", r.error);
+            }
+        }
+    }
+}

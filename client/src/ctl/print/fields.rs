@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use super::{EndpointHealth, EndpointStatus};
 use crate::ctl::gofmt::quote;
+use crate::WatchResponse;
 use crate::{AlarmResponse, DeleteResponse, KeyValue, MemberListResponse, PutResponse};
 use crate::{LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse};
 use crate::{LeaseTimeToLiveResponse, RangeResponse, ResponseHeader, ResponseOp, TxnResponse};
@@ -152,6 +153,28 @@ pub fn lease_leases(out: &mut dyn Write, r: &LeaseLeasesResponse) -> io::Result<
     header(out, &r.header)?;
     for id in &r.leases {
         writeln!(out, "\"ID\" : {id}")?;
+    }
+    Ok(())
+}
+
+pub fn watch(out: &mut dyn Write, r: &WatchResponse) -> io::Result<()> {
+    header(out, &r.header)?;
+    for e in &r.events {
+        writeln!(out, "\"Type\" : {}", e.kind.name())?;
+        if let Some(prev) = &e.prev_kv {
+            kv(out, "Prev", prev)?;
+        }
+        kv(out, "", &e.kv)?;
+    }
+    Ok(())
+}
+
+pub fn endpoint_hashkv(out: &mut dyn Write, list: &[super::EndpointHashKv]) -> io::Result<()> {
+    for h in list {
+        header(out, &h.hash.header)?;
+        writeln!(out, "\"Endpoint\" : {}", quote(h.endpoint.as_bytes()))?;
+        writeln!(out, "\"Hash\" : {}", h.hash.hash)?;
+        writeln!(out)?;
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ use base64::Engine as _;
 
 use super::{EndpointHealth, EndpointStatus};
 use crate::ctl::gofmt::json_string;
-use crate::TxnResponse;
 use crate::{AlarmResponse, DeleteResponse, KeyValue, Member, MemberListResponse, PutResponse};
+use crate::{EventType, TxnResponse, WatchResponse};
 use crate::{LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse};
 use crate::{LeaseTimeToLiveResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse};
 
@@ -347,4 +347,72 @@ pub fn lease_leases(out: &mut dyn Write, r: &LeaseLeasesResponse) -> io::Result<
         .raw("leases", format!("[{}]", items.join(",")))
         .finish();
     line(out, json)
+}
+
+/// etcdctl prints clientv3's WatchResponse struct: Go field names, no
+/// omitempty at the top level, "Events":null when there are none.
+pub fn watch(out: &mut dyn Write, r: &WatchResponse) -> io::Result<()> {
+    let events = if r.events.is_empty() {
+        "null".to_string()
+    } else {
+        let items: Vec<String> = r
+            .events
+            .iter()
+            .map(|e| {
+                let o = Object::default()
+                    .int("type", if e.kind == EventType::Delete { 1 } else { 0 })
+                    .raw("kv", kv(&e.kv));
+                match &e.prev_kv {
+                    Some(prev) => o.raw("prev_kv", kv(prev)),
+                    None => o,
+                }
+                .finish()
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    let json = Object::default()
+        .raw("Header", header(&r.header))
+        .raw("Events", events)
+        .raw("CompactRevision", r.compact_revision.to_string())
+        .raw("Canceled", r.canceled.to_string())
+        .raw("Created", r.created.to_string())
+        .finish();
+    line(out, json)
+}
+
+pub fn member_add(out: &mut dyn Write, r: &crate::MemberAddResponse) -> io::Result<()> {
+    let json = Object::default()
+        .raw("header", header(&r.header))
+        .raw("member", member(&r.member))
+        .array("members", r.members.iter().map(member).collect())
+        .finish();
+    line(out, json)
+}
+
+pub fn member_change(out: &mut dyn Write, r: &MemberListResponse) -> io::Result<()> {
+    member_list(out, r)
+}
+
+pub fn header_only(out: &mut dyn Write, h: &ResponseHeader) -> io::Result<()> {
+    line(out, Object::default().raw("header", header(h)).finish())
+}
+
+pub fn endpoint_hashkv(out: &mut dyn Write, list: &[super::EndpointHashKv]) -> io::Result<()> {
+    let items: Vec<String> = list
+        .iter()
+        .map(|h| {
+            let hash = Object::default()
+                .raw("header", header(&h.hash.header))
+                .uint("hash", u64::from(h.hash.hash))
+                .int("compact_revision", h.hash.compact_revision)
+                .int("hash_revision", h.hash.hash_revision)
+                .finish();
+            Object::default()
+                .raw("Endpoint", json_string(h.endpoint.as_bytes()))
+                .raw("HashKV", hash)
+                .finish()
+        })
+        .collect();
+    line(out, format!("[{}]", items.join(",")))
 }

@@ -12,6 +12,7 @@ mod table;
 use std::io::Write;
 
 use crate::ctl::exit::CtlError;
+use crate::WatchResponse;
 use crate::{AlarmResponse, DeleteResponse, MemberListResponse, PutResponse, RangeResponse};
 use crate::{LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse};
 use crate::{LeaseRevokeResponse, LeaseTimeToLiveResponse, StatusResponse, TxnResponse};
@@ -63,6 +64,11 @@ pub enum Shape {
     EndpointStatus,
     /// Any lease command.
     Lease,
+    Watch,
+    /// member add, remove, update, promote.
+    MemberChange,
+    EndpointHashKv,
+    MoveLeader,
 }
 
 /// One endpoint's health, as `endpoint health` reports it.
@@ -81,6 +87,21 @@ pub struct EndpointHealth {
 pub struct EndpointStatus {
     pub endpoint: String,
     pub status: StatusResponse,
+}
+
+/// One endpoint's KV hash, as `endpoint hashkv` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointHashKv {
+    pub endpoint: String,
+    pub hash: crate::HashKvResponse,
+}
+
+/// Which membership change a response answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    Removed,
+    Updated,
+    Promoted,
 }
 
 /// Prints responses in one output format.
@@ -107,10 +128,16 @@ impl Printer {
     /// before a request is sent, so an unprintable write is not applied.
     pub fn require(&self, shape: Shape) -> Result<(), CtlError> {
         let supported = match self.format {
-            OutputFormat::Simple | OutputFormat::Json | OutputFormat::Fields => true,
+            OutputFormat::Simple | OutputFormat::Json => true,
+            // etcdctl's fields printer has no membership changes and no
+            // move-leader.
+            OutputFormat::Fields => !matches!(shape, Shape::MemberChange | Shape::MoveLeader),
             OutputFormat::Table => matches!(
                 shape,
-                Shape::MemberList | Shape::EndpointHealth | Shape::EndpointStatus
+                Shape::MemberList
+                    | Shape::EndpointHealth
+                    | Shape::EndpointStatus
+                    | Shape::EndpointHashKv
             ),
             OutputFormat::Protobuf => false,
         };
@@ -285,6 +312,95 @@ impl Printer {
             OutputFormat::Json => json::lease_leases(out, r)?,
             OutputFormat::Fields => fields::lease_leases(out, r)?,
             _ => simple::lease_leases(out, r)?,
+        }
+        Ok(())
+    }
+}
+
+impl Printer {
+    pub fn watch(&self, out: &mut dyn Write, r: &WatchResponse) -> Result<(), CtlError> {
+        self.require(Shape::Watch)?;
+        match self.format {
+            OutputFormat::Json => json::watch(out, r)?,
+            OutputFormat::Fields => fields::watch(out, r)?,
+            _ => simple::watch(out, self.hex, self.value_only, r)?,
+        }
+        Ok(())
+    }
+}
+
+impl Printer {
+    pub fn member_add(
+        &self,
+        out: &mut dyn Write,
+        r: &crate::MemberAddResponse,
+    ) -> Result<(), CtlError> {
+        self.require(Shape::MemberChange)?;
+        match self.format {
+            OutputFormat::Json => json::member_add(out, r)?,
+            _ => writeln!(
+                out,
+                "Member {:16x} added to cluster {:16x}",
+                r.member.id, r.header.cluster_id
+            )?,
+        }
+        Ok(())
+    }
+
+    pub fn member_change(
+        &self,
+        out: &mut dyn Write,
+        change: MemberChange,
+        id: u64,
+        r: &MemberListResponse,
+    ) -> Result<(), CtlError> {
+        self.require(Shape::MemberChange)?;
+        let verb = match change {
+            MemberChange::Removed => "removed from",
+            MemberChange::Updated => "updated in",
+            MemberChange::Promoted => "promoted in",
+        };
+        match self.format {
+            OutputFormat::Json => json::member_change(out, r)?,
+            _ => writeln!(
+                out,
+                "Member {id:16x} {verb} cluster {:16x}",
+                r.header.cluster_id
+            )?,
+        }
+        Ok(())
+    }
+
+    pub fn endpoint_hashkv(
+        &self,
+        out: &mut dyn Write,
+        list: &[EndpointHashKv],
+    ) -> Result<(), CtlError> {
+        self.require(Shape::EndpointHashKv)?;
+        match self.format {
+            OutputFormat::Json => json::endpoint_hashkv(out, list)?,
+            OutputFormat::Fields => fields::endpoint_hashkv(out, list)?,
+            OutputFormat::Table => table::endpoint_hashkv(out, list)?,
+            _ => {
+                for h in list {
+                    writeln!(out, "{}, {}", h.endpoint, h.hash.hash)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn move_leader(
+        &self,
+        out: &mut dyn Write,
+        leader: u64,
+        target: u64,
+        r: &crate::EmptyResponse,
+    ) -> Result<(), CtlError> {
+        self.require(Shape::MoveLeader)?;
+        match self.format {
+            OutputFormat::Json => json::header_only(out, &r.header)?,
+            _ => writeln!(out, "Leadership transferred from {leader:x} to {target:x}")?,
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use crate::{AlarmResponse, DeleteResponse, KeyValue, MemberListResponse, PutResp
 use crate::{
     LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseTimeToLiveResponse,
 };
-use crate::{RangeResponse, ResponseOp, TxnResponse};
+use crate::{RangeResponse, ResponseOp, TxnResponse, WatchResponse};
 
 /// A key line and a value line (only the value with `--print-value-only`);
 /// raw bytes, or `\x..` escapes with `--hex`.
@@ -167,6 +167,23 @@ pub fn lease_leases(out: &mut dyn Write, r: &LeaseLeasesResponse) -> io::Result<
     writeln!(out, "found {} leases", r.leases.len())?;
     for id in &r.leases {
         writeln!(out, "{}", lease_hex(*id))?;
+    }
+    Ok(())
+}
+
+/// Per event: the type, the previous pair (with `--prev-kv`), the pair.
+pub fn watch(
+    out: &mut dyn Write,
+    hex: bool,
+    value_only: bool,
+    r: &WatchResponse,
+) -> io::Result<()> {
+    for e in &r.events {
+        writeln!(out, "{}", e.kind.name())?;
+        if let Some(prev) = &e.prev_kv {
+            kv(out, hex, value_only, prev)?;
+        }
+        kv(out, hex, value_only, &e.kv)?;
     }
     Ok(())
 }

@@ -54,6 +54,14 @@ pub fn endpoint_status(out: &mut dyn Write, list: &[EndpointStatus]) -> io::Resu
     render(out, &header, &status_rows(list))
 }
 
+pub fn endpoint_hashkv(out: &mut dyn Write, list: &[super::EndpointHashKv]) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|h| vec![h.endpoint.clone(), h.hash.hash.to_string()])
+        .collect();
+    render(out, &["endpoint", "hash"], &rows)
+}
+
 /// A cell's lines and the width its column needs for it.
 fn layout(cell: &str) -> (Vec<String>, usize) {
     let paragraphs: Vec<&str> = cell.split('\n').collect();
