@@ -92,7 +92,7 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, stream: TcpStream) {
     let got = glommio::timer::timeout(Duration::from_millis(limits::PREFACE_TIMEOUT_MS), async {
         rd.read_exact(&mut preface)
             .await
-            .map_err(|e| glommio::GlommioError::IoError(e))
+            .map_err(glommio::GlommioError::IoError)
     })
     .await;
     if got.is_err() {

@@ -32,9 +32,12 @@ pub struct ToShard {
     pub frames: Vec<Bytes>,
 }
 
-/// Response frames (length prefix included) for connections of one executor.
+/// Response frames (length prefix included), each for one connection.
+pub type Outgoing = Vec<(ConnId, Vec<u8>)>;
+
+/// Response frames for connections of one executor.
 pub struct FromShard {
-    pub items: Vec<(ConnId, Vec<u8>)>,
+    pub items: Outgoing,
 }
 
 pub struct Router {
@@ -49,7 +52,7 @@ pub struct Router {
     next_conn: Cell<ConnId>,
     /// Responses waiting to be carried to each executor, and the doorbell
     /// of the task that carries them.
-    outbox: RefCell<Vec<Vec<(ConnId, Vec<u8>)>>>,
+    outbox: RefCell<Vec<Outgoing>>,
     doorbells: RefCell<Vec<Option<LocalSender<()>>>>,
 }
 

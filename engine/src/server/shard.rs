@@ -857,10 +857,10 @@ impl Shard {
             }
             RequestBodyView::Alarm(a) => {
                 match (a.action(), a.alarm()) {
-                    (rpc::AlarmAction::Activate, rpc::AlarmType::NoSpace) => {
-                        if !self.alarms.contains(&Alarm::NoSpace) {
-                            self.alarms.push(Alarm::NoSpace);
-                        }
+                    (rpc::AlarmAction::Activate, rpc::AlarmType::NoSpace)
+                        if !self.alarms.contains(&Alarm::NoSpace) =>
+                    {
+                        self.alarms.push(Alarm::NoSpace);
                     }
                     (
                         rpc::AlarmAction::Deactivate,

@@ -140,6 +140,10 @@ pub struct Client {
     pub frame: Vec<u8>,
 }
 
+/// A key-value pair as the tests look at it: key, value, create revision,
+/// mod revision, version.
+pub type Kv = (Vec<u8>, Vec<u8>, i64, i64, i64);
+
 /// A decoded response, owned.
 #[derive(Debug)]
 pub struct Reply {
@@ -148,7 +152,7 @@ pub struct Reply {
     pub member_id: u64,
     pub raft_term: u64,
     pub error: Option<(rpc::ErrorCode, String)>,
-    pub kvs: Vec<(Vec<u8>, Vec<u8>, i64, i64, i64)>,
+    pub kvs: Vec<Kv>,
     pub count: i64,
     pub deleted: i64,
     pub succeeded: bool,
