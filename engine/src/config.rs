@@ -11,7 +11,11 @@ use crate::limits;
 
 /// Flags of the `cairn` binary. Names, meanings and defaults follow etcd's.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "cairn", version, about = "cairn: a replicated, strongly consistent key-value store")]
+#[command(
+    name = "cairn",
+    version,
+    about = "cairn: a replicated, strongly consistent key-value store"
+)]
 pub struct Config {
     /// Human-readable name for this member.
     #[arg(long, default_value = "default", env = "CAIRN_NAME")]
@@ -22,19 +26,35 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
 
     /// URLs to listen on for client traffic (comma-separated).
-    #[arg(long, default_value = "http://127.0.0.1:2379", env = "CAIRN_LISTEN_CLIENT_URLS")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:2379",
+        env = "CAIRN_LISTEN_CLIENT_URLS"
+    )]
     pub listen_client_urls: String,
 
     /// Client URLs advertised to the rest of the cluster.
-    #[arg(long, default_value = "http://127.0.0.1:2379", env = "CAIRN_ADVERTISE_CLIENT_URLS")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:2379",
+        env = "CAIRN_ADVERTISE_CLIENT_URLS"
+    )]
     pub advertise_client_urls: String,
 
     /// URLs to listen on for peer traffic.
-    #[arg(long, default_value = "http://127.0.0.1:2380", env = "CAIRN_LISTEN_PEER_URLS")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:2380",
+        env = "CAIRN_LISTEN_PEER_URLS"
+    )]
     pub listen_peer_urls: String,
 
     /// This member's peer URLs, advertised to the rest of the cluster.
-    #[arg(long, default_value = "http://127.0.0.1:2380", env = "CAIRN_INITIAL_ADVERTISE_PEER_URLS")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:2380",
+        env = "CAIRN_INITIAL_ADVERTISE_PEER_URLS"
+    )]
     pub initial_advertise_peer_urls: String,
 
     /// Initial cluster configuration for bootstrapping: `name=peer-url,...`
@@ -48,7 +68,11 @@ pub struct Config {
 
     /// Token that makes the cluster id unique among clusters bootstrapped
     /// from the same member list.
-    #[arg(long, default_value = "cairn-cluster", env = "CAIRN_INITIAL_CLUSTER_TOKEN")]
+    #[arg(
+        long,
+        default_value = "cairn-cluster",
+        env = "CAIRN_INITIAL_CLUSTER_TOKEN"
+    )]
     pub initial_cluster_token: String,
 
     /// Number of applied entries between two snapshots.
@@ -56,17 +80,29 @@ pub struct Config {
     pub snapshot_count: u64,
 
     /// Time between heartbeats, in milliseconds.
-    #[arg(long = "heartbeat-interval", default_value_t = 100, env = "CAIRN_HEARTBEAT_INTERVAL")]
+    #[arg(
+        long = "heartbeat-interval",
+        default_value_t = 100,
+        env = "CAIRN_HEARTBEAT_INTERVAL"
+    )]
     pub heartbeat_interval_ms: u64,
 
     /// Time before a follower without a leader starts an election, in
     /// milliseconds.
-    #[arg(long = "election-timeout", default_value_t = 1000, env = "CAIRN_ELECTION_TIMEOUT")]
+    #[arg(
+        long = "election-timeout",
+        default_value_t = 1000,
+        env = "CAIRN_ELECTION_TIMEOUT"
+    )]
     pub election_timeout_ms: u64,
 
     /// Raise the NOSPACE alarm when the store exceeds this many bytes
     /// (0 = the default of 2 GiB).
-    #[arg(long = "quota-backend-bytes", default_value_t = 0, env = "CAIRN_QUOTA_BACKEND_BYTES")]
+    #[arg(
+        long = "quota-backend-bytes",
+        default_value_t = 0,
+        env = "CAIRN_QUOTA_BACKEND_BYTES"
+    )]
     pub quota_backend_bytes: u64,
 
     /// Largest client request accepted, in bytes.
@@ -114,11 +150,15 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// The data directory, `<name>.cairn` unless given.
+    /// The data directory, `<name>.cairn` unless given, made absolute
+    /// against the working directory at start-up (so later directory
+    /// operations never depend on it).
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir
+        let dir = self
+            .data_dir
             .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("{}.cairn", self.name)))
+            .unwrap_or_else(|| PathBuf::from(format!("{}.cairn", self.name)));
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 
     /// The quota in bytes, with 0 meaning etcd's default.
@@ -195,7 +235,8 @@ impl Config {
                 ),
             });
         }
-        if self.max_request_bytes == 0 || self.max_request_bytes > limits::REQUEST_BYTES_MAX_CEILING {
+        if self.max_request_bytes == 0 || self.max_request_bytes > limits::REQUEST_BYTES_MAX_CEILING
+        {
             return Err(ConfigError {
                 flag: "max-request-bytes",
                 reason: format!(
@@ -249,7 +290,9 @@ pub fn parse_url(flag: &'static str, url: &str) -> Result<SocketAddr, ConfigErro
     let rest = if let Some(r) = url.strip_prefix("http://") {
         r
     } else if url.starts_with("https://") || url.starts_with("unix://") {
-        return Err(bad(format!("{url:?}: only http:// URLs are supported so far")));
+        return Err(bad(format!(
+            "{url:?}: only http:// URLs are supported so far"
+        )));
     } else if url.contains("://") {
         return Err(bad(format!("{url:?}: unknown URL scheme")));
     } else {
@@ -276,8 +319,12 @@ mod tests {
     fn no_flags_is_a_single_member_on_2379() {
         let c = parse(&[]);
         c.validate().expect("defaults are valid");
-        assert_eq!(c.client_listen_addrs().unwrap(), vec!["127.0.0.1:2379".parse().unwrap()]);
-        assert_eq!(c.data_dir(), PathBuf::from("default.cairn"));
+        assert_eq!(
+            c.client_listen_addrs().unwrap(),
+            vec!["127.0.0.1:2379".parse().unwrap()]
+        );
+        assert!(c.data_dir().is_absolute());
+        assert!(c.data_dir().ends_with("default.cairn"));
         let members = c.initial_members().unwrap();
         assert_eq!(members.len(), 1);
         assert_eq!(members[0].name, "default");
@@ -293,20 +340,34 @@ mod tests {
             "a=http://127.0.0.1:12380,b=http://127.0.0.1:22380,c=http://127.0.0.1:32380",
         ]);
         let m = c.initial_members().unwrap();
-        assert_eq!(m.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            m.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
         assert_eq!(m[1].peer_urls, ["http://127.0.0.1:22380"]);
-        assert_eq!(c.data_dir(), PathBuf::from("b.cairn"));
+        assert!(c.data_dir().ends_with("b.cairn"));
     }
 
     #[test]
     fn bad_flags_name_the_flag() {
         let c = parse(&["--initial-cluster", "x=http://127.0.0.1:1"]);
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("--initial-cluster") && e.contains("does not name this member"), "{e}");
+        assert!(
+            e.contains("--initial-cluster") && e.contains("does not name this member"),
+            "{e}"
+        );
         let c = parse(&["--listen-client-urls", "http://nowhere"]);
-        assert!(c.validate().unwrap_err().to_string().contains("--listen-client-urls"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--listen-client-urls"));
         let c = parse(&["--election-timeout", "200"]);
-        assert!(c.validate().unwrap_err().to_string().contains("at least 5 times"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("at least 5 times"));
     }
 
     #[test]

@@ -337,3 +337,36 @@ fn quota_raises_nospace_and_compaction_plus_disarm_recovers() {
     assert!(c.call(f).unwrap().error.is_none());
     c.put(b"small", b"ok").expect("writes accepted after compaction and disarm");
 }
+
+#[test]
+fn a_relative_data_dir_works() {
+    // The default data dir (`./default.cairn`) is relative; so is any an
+    // operator types. Run from a scratch working directory.
+    let cwd = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let peer = common::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .current_dir(cwd.path())
+        .args(["--no-pin", "--log-level", "warn", "--data-dir", "rel.cairn"])
+        .args(["--listen-client-urls", &format!("http://127.0.0.1:{port}")])
+        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ok = loop {
+        if let Ok(mut c) = Client::connect(addr) {
+            if c.put(b"k", b"v").is_ok() {
+                break true;
+            }
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "cairn with a relative --data-dir did not serve a put");
+    assert!(cwd.path().join("rel.cairn").join("member").join("wal").is_dir());
+}
