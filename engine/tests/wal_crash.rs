@@ -37,7 +37,12 @@ struct Model {
     released: u64,
 }
 
-async fn appender(wal: Wal<MemFs>, model: Rc<RefCell<Model>>, rng: Rc<RefCell<ChaCha8Rng>>, appends: usize) {
+async fn appender(
+    wal: Wal<MemFs>,
+    model: Rc<RefCell<Model>>,
+    rng: Rc<RefCell<ChaCha8Rng>>,
+    appends: usize,
+) {
     for _ in 0..appends {
         if wal.reserve().await.is_err() {
             return;
@@ -62,17 +67,19 @@ async fn appender(wal: Wal<MemFs>, model: Rc<RefCell<Model>>, rng: Rc<RefCell<Ch
             if wal.wait_durable(lsn).await.is_err() {
                 return;
             }
-            let mut m = model.borrow_mut();
-            m.acked_lsn = m.acked_lsn.max(lsn.0);
+            {
+                let mut m = model.borrow_mut();
+                m.acked_lsn = m.acked_lsn.max(lsn.0);
+            }
             let snap = recs.iter().find_map(|r| match r {
                 Rec::Snap(s) => Some(*s),
                 _ => None,
             });
-            drop(m);
             if let (Some(s), true) = (snap, release) {
-                let mut m = model.borrow_mut();
-                m.released = m.released.max(s.index);
-                drop(m);
+                {
+                    let mut m = model.borrow_mut();
+                    m.released = m.released.max(s.index);
+                }
                 if wal.release_before(s.index).await.is_err() {
                     return;
                 }
@@ -153,7 +160,10 @@ async fn one_seed(seed: u64, totals: &mut Totals) {
         } else {
             totals.mid_run_crashes += 1;
         }
-        let m = Rc::try_unwrap(model).ok().expect("appenders done").into_inner();
+        let m = Rc::try_unwrap(model)
+            .ok()
+            .expect("appenders done")
+            .into_inner();
         ops = m.ops;
         acked_lsn = m.acked_lsn;
         totals.runs += 1;

@@ -35,7 +35,9 @@ fn failed_fsync_fails_the_batch_and_stops_the_log() {
         for i in 2..6 {
             let lsn = log.append(&[entry(i)]).await.unwrap();
             let l = log.clone();
-            waits.push(glommio::spawn_local(async move { l.wait_durable(lsn).await }));
+            waits.push(glommio::spawn_local(
+                async move { l.wait_durable(lsn).await },
+            ));
         }
         for w in waits {
             let err = w.await.unwrap_err();

@@ -117,7 +117,11 @@ fn damage_before_the_tail_is_refused_naming_file_and_offset() {
         write_entries(&dir, WalOptions::default(), 10).await;
         let seg = segments(&dir).pop().unwrap();
         // Flip a byte in the payload of entry 3 (batch at block 3).
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(&seg).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&seg)
+            .unwrap();
         let mut b = [0u8; 1];
         let at = 3 * BLOCK + 36 + 12 + 17 + 2;
         f.read_at(&mut b, at).unwrap();
@@ -126,7 +130,10 @@ fn damage_before_the_tail_is_refused_naming_file_and_offset() {
 
         let err = reopen(&dir, WalOptions::default()).await.unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, WalError::Corrupt { offset, .. } if offset == 3 * BLOCK), "{msg}");
+        assert!(
+            matches!(err, WalError::Corrupt { offset, .. } if offset == 3 * BLOCK),
+            "{msg}"
+        );
         assert!(msg.contains(&seg.display().to_string()), "{msg}");
         assert!(msg.contains("offset 12288"), "{msg}");
     });
@@ -166,7 +173,10 @@ fn rollover_release_and_damage_in_an_older_segment() {
         assert!(before >= 8, "only {before} segments");
         assert_eq!(segments(&dir).len(), before);
 
-        let snap = SnapshotMarker { index: 150, term: 1 };
+        let snap = SnapshotMarker {
+            index: 150,
+            term: 1,
+        };
         let lsn = log.append(&[Record::Snapshot(snap)]).await.unwrap();
         log.wait_durable(lsn).await.unwrap();
         let removed = log.release_before(150).await.unwrap();
@@ -181,20 +191,32 @@ fn rollover_release_and_damage_in_an_older_segment() {
         // fallback to an older snapshot); the ones after the snapshot are
         // complete.
         assert!(rec.entries[0].index <= 151);
-        let idx: Vec<u64> = rec.entries_after(150).unwrap().iter().map(|e| e.index).collect();
+        let idx: Vec<u64> = rec
+            .entries_after(150)
+            .unwrap()
+            .iter()
+            .map(|e| e.index)
+            .collect();
         assert_eq!(idx, (151..=200).collect::<Vec<_>>());
         assert!(rec.entries_after(rec.entries[0].index - 2).is_none());
 
         // Damage in a segment that is not the last one is never a torn tail.
         let older = segments(&dir)[0].clone();
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(&older).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&older)
+            .unwrap();
         let mut b = [0u8; 1];
         f.read_at(&mut b, BLOCK + 100).unwrap();
         f.write_at(&[b[0] ^ 1], BLOCK + 100).unwrap();
         drop(f);
         let err = reopen(&dir, small()).await.unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&older.display().to_string()) && msg.contains("offset 4096"), "{msg}");
+        assert!(
+            msg.contains(&older.display().to_string()) && msg.contains("offset 4096"),
+            "{msg}"
+        );
     });
 }
 
@@ -210,5 +232,45 @@ fn damaged_segment_header_is_refused() {
         drop(f);
         let err = reopen(&dir, WalOptions::default()).await.unwrap_err();
         assert!(err.to_string().contains("damaged segment header"), "{err}");
+    });
+}
+
+#[test]
+fn missing_segments_are_refused() {
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        let fs = DmaFs::new(&dir).await.unwrap();
+        let (log, _) = wal::open(fs, &dir, small()).await.unwrap();
+        let big = vec![1u8; 5000];
+        for i in 1..=60u64 {
+            let rec = Record::Entry {
+                index: i,
+                term: 1,
+                kind: 0,
+                payload: &big,
+            };
+            log.append(&[rec]).await.unwrap();
+        }
+        log.close().await.unwrap();
+        let segs = segments(&dir);
+        assert!(segs.len() >= 4, "{segs:?}");
+
+        // A hole in the middle of the sequence.
+        let middle = segs[2].clone();
+        let saved = std::fs::read(&middle).unwrap();
+        std::fs::remove_file(&middle).unwrap();
+        let msg = reopen(&dir, small()).await.unwrap_err().to_string();
+        assert!(msg.contains("segment 2 is missing"), "{msg}");
+        std::fs::write(&middle, saved).unwrap();
+        assert_eq!(reopen(&dir, small()).await.unwrap().entries.len(), 60);
+
+        // The oldest segment gone without a snapshot covering its entries.
+        std::fs::remove_file(&segs[0]).unwrap();
+        let msg = reopen(&dir, small()).await.unwrap_err().to_string();
+        assert!(
+            msg.contains("are missing (not covered by a snapshot)"),
+            "{msg}"
+        );
     });
 }

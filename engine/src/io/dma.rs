@@ -63,6 +63,9 @@ impl DmaFs {
             }
             Err(e) => return Err(IoError::new(IoOp::Create, &probe, None, e)),
         };
+        if mode == WriteMode::Direct {
+            settle_iopoll_probe(&probe).await;
+        }
         // The probe may not exist if the open failed; nothing to clean then.
         let _ = std::fs::remove_file(&probe);
         Ok(DmaFs { mode })
@@ -89,6 +92,23 @@ impl DmaFs {
             inner,
             reader: RefCell::new(None),
         })
+    }
+}
+
+/// glommio decides per device, at the first `DmaFile` opened on this
+/// thread, whether to send that device's I/O to its polling ring, by trying
+/// a polled read at offset 0. On an empty file (a new WAL segment) that read
+/// succeeds trivially even where the device cannot poll, and later polled
+/// I/O then fails with EOPNOTSUPP. Opening a file that holds a block first
+/// makes the probe meaningful. Best effort: if this fails, reads still work
+/// (they use a buffered handle) and writes report their own errors.
+async fn settle_iopoll_probe(probe: &Path) {
+    let block = vec![0x5au8; crate::limits::IO_ALIGN_BYTES];
+    if std::fs::write(probe, &block).is_err() {
+        return;
+    }
+    if let Ok(f) = DmaFile::open(probe).await {
+        let _ = f.close().await;
     }
 }
 
@@ -142,8 +162,12 @@ impl Fs for DmaFs {
         let d = glommio::io::Directory::open(dir)
             .await
             .map_err(|e| io_err(IoOp::SyncDir, dir, None, e))?;
-        d.sync().await.map_err(|e| io_err(IoOp::SyncDir, dir, None, e))?;
-        d.close().await.map_err(|e| io_err(IoOp::SyncDir, dir, None, e))
+        d.sync()
+            .await
+            .map_err(|e| io_err(IoOp::SyncDir, dir, None, e))?;
+        d.close()
+            .await
+            .map_err(|e| io_err(IoOp::SyncDir, dir, None, e))
     }
 }
 
@@ -244,12 +268,14 @@ impl File for DmaFsFile {
     async fn close(self) -> IoResult<()> {
         let reader = self.reader.borrow_mut().take();
         if let Some(r) = reader.and_then(|r| Rc::try_unwrap(r).ok()) {
-            r.close().await.map_err(|e| io_err(IoOp::Open, &self.path, None, e))?;
+            r.close()
+                .await
+                .map_err(|e| io_err(IoOp::Close, &self.path, None, e))?;
         }
         match self.inner {
             Inner::Direct(f) => f.close().await,
             Inner::Buffered(f) => f.close().await,
         }
-        .map_err(|e| io_err(IoOp::Open, &self.path, None, e))
+        .map_err(|e| io_err(IoOp::Close, &self.path, None, e))
     }
 }

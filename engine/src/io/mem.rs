@@ -90,7 +90,12 @@ impl DirOp {
 }
 
 fn crashed(op: IoOp, path: &Path, offset: Option<u64>) -> IoError {
-    IoError::new(op, path, offset, std::io::Error::other("simulated crash: disk is gone"))
+    IoError::new(
+        op,
+        path,
+        offset,
+        std::io::Error::other("simulated crash: disk is gone"),
+    )
 }
 
 impl Default for MemFs {
@@ -179,7 +184,13 @@ impl MemFs {
     /// "I/O" is in flight), then checks that this handle's epoch is alive and
     /// counts the operation toward a scheduled crash. Returns whether the
     /// scheduled crash is due now.
-    async fn begin(&self, epoch: u64, op: IoOp, path: &Path, offset: Option<u64>) -> IoResult<bool> {
+    async fn begin(
+        &self,
+        epoch: u64,
+        op: IoOp,
+        path: &Path,
+        offset: Option<u64>,
+    ) -> IoResult<bool> {
         futures_lite::future::yield_now().await;
         let mut d = self.disk.borrow_mut();
         if d.epoch != epoch {
@@ -229,7 +240,10 @@ impl Disk {
                             data.resize(len as usize, 0);
                         }
                     }
-                    Pending::Write { offset, data: bytes } => {
+                    Pending::Write {
+                        offset,
+                        data: bytes,
+                    } => {
                         // A quarter of writes vanish, a quarter land whole,
                         // the rest keep an arbitrary subset of sectors.
                         let mode = rng.gen_range(0..4);
@@ -250,7 +264,7 @@ impl Disk {
                     }
                 }
             }
-            f.durable = data.clone();
+            f.durable.clone_from(&data);
             f.data = data;
         }
     }
@@ -333,7 +347,11 @@ impl Fs for MemFs {
             self.crash_now();
             return Err(crashed(IoOp::Rename, from, None));
         }
-        assert_eq!(from.parent(), to.parent(), "renames stay within one directory");
+        assert_eq!(
+            from.parent(),
+            to.parent(),
+            "renames stay within one directory"
+        );
         if !self.disk.borrow().names.contains_key(from) {
             let e = std::io::Error::from(std::io::ErrorKind::NotFound);
             return Err(IoError::new(IoOp::Rename, from, None, e));
@@ -372,7 +390,10 @@ pub struct MemFile {
 impl MemFile {
     fn with<T>(&self, f: impl FnOnce(&mut FileData) -> T) -> T {
         let mut d = self.fs.disk.borrow_mut();
-        let data = d.files.get_mut(&self.id).expect("open file exists until a crash");
+        let data = d
+            .files
+            .get_mut(&self.id)
+            .expect("open file exists until a crash");
         f(data)
     }
 }
@@ -383,7 +404,10 @@ impl File for MemFile {
     }
 
     async fn write_at(&self, buf: AlignedBuf, offset: u64) -> IoResult<()> {
-        let crash = self.fs.begin(self.fs.epoch, IoOp::Write, &self.path, Some(offset)).await?;
+        let crash = self
+            .fs
+            .begin(self.fs.epoch, IoOp::Write, &self.path, Some(offset))
+            .await?;
         if !crash {
             let mut d = self.fs.disk.borrow_mut();
             if d.fail_writes > 0 {
@@ -399,7 +423,10 @@ impl File for MemFile {
                 f.data.resize(end, 0);
             }
             f.data[offset as usize..end].copy_from_slice(&bytes);
-            f.pending.push(Pending::Write { offset, data: bytes });
+            f.pending.push(Pending::Write {
+                offset,
+                data: bytes,
+            });
         });
         if crash {
             self.fs.crash_now();
@@ -409,7 +436,9 @@ impl File for MemFile {
     }
 
     async fn read_at(&self, offset: u64, len: usize) -> IoResult<Vec<u8>> {
-        self.fs.begin(self.fs.epoch, IoOp::Read, &self.path, Some(offset)).await?;
+        self.fs
+            .begin(self.fs.epoch, IoOp::Read, &self.path, Some(offset))
+            .await?;
         Ok(self.with(|f| {
             let start = (offset as usize).min(f.data.len());
             let end = (start + len).min(f.data.len());
@@ -418,7 +447,11 @@ impl File for MemFile {
     }
 
     async fn fdatasync(&self) -> IoResult<()> {
-        if self.fs.begin(self.fs.epoch, IoOp::Sync, &self.path, None).await? {
+        if self
+            .fs
+            .begin(self.fs.epoch, IoOp::Sync, &self.path, None)
+            .await?
+        {
             self.fs.crash_now();
             return Err(crashed(IoOp::Sync, &self.path, None));
         }
@@ -430,20 +463,38 @@ impl File for MemFile {
                 return Err(IoError::new(IoOp::Sync, &self.path, None, e));
             }
         }
+        // Replays the pending operations onto the durable image instead of
+        // copying the whole file: segments are large and syncs frequent.
         self.with(|f| {
-            f.durable = f.data.clone();
-            f.pending.clear();
+            for p in f.pending.drain(..) {
+                match p {
+                    Pending::SetLen(len) => f.durable.resize(len as usize, 0),
+                    Pending::Write { offset, data } => {
+                        let end = offset as usize + data.len();
+                        if f.durable.len() < end {
+                            f.durable.resize(end, 0);
+                        }
+                        f.durable[offset as usize..end].copy_from_slice(&data);
+                    }
+                }
+            }
         });
         Ok(())
     }
 
     async fn size(&self) -> IoResult<u64> {
-        self.fs.begin(self.fs.epoch, IoOp::Size, &self.path, None).await?;
+        self.fs
+            .begin(self.fs.epoch, IoOp::Size, &self.path, None)
+            .await?;
         Ok(self.with(|f| f.data.len() as u64))
     }
 
     async fn preallocate(&self, len: u64) -> IoResult<()> {
-        if self.fs.begin(self.fs.epoch, IoOp::Preallocate, &self.path, Some(len)).await? {
+        if self
+            .fs
+            .begin(self.fs.epoch, IoOp::Preallocate, &self.path, Some(len))
+            .await?
+        {
             self.fs.crash_now();
             return Err(crashed(IoOp::Preallocate, &self.path, Some(len)));
         }
@@ -457,7 +508,11 @@ impl File for MemFile {
     }
 
     async fn truncate(&self, len: u64) -> IoResult<()> {
-        if self.fs.begin(self.fs.epoch, IoOp::Truncate, &self.path, Some(len)).await? {
+        if self
+            .fs
+            .begin(self.fs.epoch, IoOp::Truncate, &self.path, Some(len))
+            .await?
+        {
             self.fs.crash_now();
             return Err(crashed(IoOp::Truncate, &self.path, Some(len)));
         }

@@ -17,8 +17,8 @@
 mod dma;
 mod mem;
 
-pub use dma::DmaFs;
-pub use mem::MemFs;
+pub use dma::{DmaFs, DmaFsFile, WriteMode};
+pub use mem::{MemFile, MemFs};
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,7 @@ pub enum IoOp {
     Truncate,
     Preallocate,
     CreateDir,
+    Close,
 }
 
 impl std::fmt::Display for IoOp {
@@ -60,6 +61,7 @@ impl std::fmt::Display for IoOp {
             IoOp::Truncate => "truncate",
             IoOp::Preallocate => "preallocate",
             IoOp::CreateDir => "create directory",
+            IoOp::Close => "close",
         };
         f.write_str(s)
     }
@@ -99,7 +101,10 @@ impl AlignedBuf {
     /// A zeroed buffer of `len` bytes. `len` must be a multiple of
     /// [`IO_ALIGN_BYTES`]. Must be called on a glommio executor.
     pub fn zeroed(len: usize) -> Self {
-        assert!(len > 0 && len % IO_ALIGN_BYTES == 0, "unaligned buffer length {len}");
+        assert!(
+            len > 0 && len % IO_ALIGN_BYTES == 0,
+            "unaligned buffer length {len}"
+        );
         let mut buf = glommio::allocate_dma_buffer(len);
         buf.as_bytes_mut().fill(0);
         AlignedBuf { buf }
@@ -108,7 +113,10 @@ impl AlignedBuf {
     /// A buffer of `len` bytes whose contents are unspecified (whatever the
     /// allocator held); for callers that overwrite every byte they write.
     pub fn new(len: usize) -> Self {
-        assert!(len > 0 && len % IO_ALIGN_BYTES == 0, "unaligned buffer length {len}");
+        assert!(
+            len > 0 && len % IO_ALIGN_BYTES == 0,
+            "unaligned buffer length {len}"
+        );
         AlignedBuf {
             buf: glommio::allocate_dma_buffer(len),
         }

@@ -60,7 +60,10 @@ pub fn parse_snap_name(name: &str) -> Option<(u64, u64)> {
     if a.len() != 16 || b.len() != 16 {
         return None;
     }
-    Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        u64::from_str_radix(b, 16).ok()?,
+    ))
 }
 
 const _: () = assert!(HEADER_BYTES == 32);

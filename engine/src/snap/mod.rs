@@ -132,13 +132,18 @@ impl<F: Fs> SnapStore<F> {
                 })
             })
             .collect();
-        v.sort_by(|a, b| (b.index, b.term).cmp(&(a.index, a.term)));
+        v.sort_by_key(|s| std::cmp::Reverse((s.index, s.term)));
         Ok(v)
     }
 
     /// Starts writing the snapshot at `index` (of `term`) with the caller's
     /// metadata.
-    pub async fn create(&self, index: u64, term: u64, meta: &[u8]) -> Result<SnapWriter<F>, SnapError> {
+    pub async fn create(
+        &self,
+        index: u64,
+        term: u64,
+        meta: &[u8],
+    ) -> Result<SnapWriter<F>, SnapError> {
         let info = SnapInfo {
             index,
             term,
@@ -196,6 +201,12 @@ impl<F: Fs> SnapStore<F> {
 
     /// Index of the oldest snapshot kept: the WAL may be released up to it.
     pub async fn oldest_kept_index(&self) -> Result<Option<u64>, SnapError> {
-        Ok(self.list().await?.iter().take(SNAP_FILES_KEPT).map(|i| i.index).min())
+        Ok(self
+            .list()
+            .await?
+            .iter()
+            .take(SNAP_FILES_KEPT)
+            .map(|i| i.index)
+            .min())
     }
 }

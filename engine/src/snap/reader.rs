@@ -48,13 +48,22 @@ impl<F: Fs> SnapReader<F> {
         let path: PathBuf = info.path.clone();
         let size = file.size().await?;
         if size < (HEADER_BYTES + TRAILER_BYTES) as u64 {
-            return Err(corrupt(&path, 0, format!("file of {size} bytes is too short")));
+            return Err(corrupt(
+                &path,
+                0,
+                format!("file of {size} bytes is too short"),
+            ));
         }
         let body_len = size - TRAILER_BYTES as u64;
         let tb = read_exact(&file, body_len, TRAILER_BYTES).await?;
-        let t = Trailer::read_from_bytes(&tb[..]).map_err(|_| corrupt(&path, body_len, "bad trailer"))?;
+        let t = Trailer::read_from_bytes(&tb[..])
+            .map_err(|_| corrupt(&path, body_len, "bad trailer"))?;
         if t.magic != TRAILER_MAGIC || t.body_len.get() != body_len {
-            return Err(corrupt(&path, body_len, "missing or damaged trailer (incomplete file?)"));
+            return Err(corrupt(
+                &path,
+                body_len,
+                "missing or damaged trailer (incomplete file?)",
+            ));
         }
         let hb = read_exact(&file, 0, HEADER_BYTES).await?;
         let h = Header::read_from_bytes(&hb[..]).map_err(|_| corrupt(&path, 0, "bad header"))?;
@@ -113,7 +122,8 @@ impl<F: Fs> SnapReader<F> {
             return Err(corrupt(&path, at, "chunk header runs past the end"));
         }
         let hdr = read_exact(&self.file, at, CHUNK_HEADER_BYTES).await?;
-        let h = ChunkHeader::read_from_bytes(&hdr[..]).map_err(|_| corrupt(&path, at, "bad chunk header"))?;
+        let h = ChunkHeader::read_from_bytes(&hdr[..])
+            .map_err(|_| corrupt(&path, at, "bad chunk header"))?;
         let len = h.len.get() as usize;
         let data_at = at + CHUNK_HEADER_BYTES as u64;
         if len > SNAP_CHUNK_BYTES_MAX || data_at + len as u64 > self.body_len {

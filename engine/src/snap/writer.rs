@@ -10,7 +10,9 @@ use super::format::{
 };
 use super::{SnapError, SnapInfo, SnapStore};
 use crate::io::{AlignedBuf, File, Fs};
-use crate::limits::{IO_ALIGN_BYTES, SNAP_CHUNK_BYTES_MAX, SNAP_META_BYTES_MAX, SNAP_WRITE_BUFFER_BYTES};
+use crate::limits::{
+    IO_ALIGN_BYTES, SNAP_CHUNK_BYTES_MAX, SNAP_META_BYTES_MAX, SNAP_WRITE_BUFFER_BYTES,
+};
 
 /// A snapshot being written. Feed it chunks with [`SnapWriter::write_chunk`]
 /// (each await lets the server keep working between chunks), then
@@ -137,7 +139,8 @@ impl<F: Fs> SnapWriter<F> {
             self.buf_len += n;
             bytes = &bytes[n..];
             if self.buf_len == SNAP_WRITE_BUFFER_BYTES {
-                let full = std::mem::replace(&mut self.buf, AlignedBuf::new(SNAP_WRITE_BUFFER_BYTES));
+                let full =
+                    std::mem::replace(&mut self.buf, AlignedBuf::new(SNAP_WRITE_BUFFER_BYTES));
                 self.file.write_at(full, self.flushed).await?;
                 self.flushed += SNAP_WRITE_BUFFER_BYTES as u64;
                 self.buf_len = 0;

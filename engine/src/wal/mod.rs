@@ -68,7 +68,7 @@ use std::path::{Path, PathBuf};
 pub use error::WalError;
 pub use format::{HardState, SnapshotMarker};
 pub use replay::{Entry, Recovered, Replay};
-pub use writer::{Lsn, Record, Wal, WalOptions};
+pub use writer::{Lsn, Record, Wal, WalOptions, WalStats};
 
 use crate::io::Fs;
 use format::SEGMENT_HEADER_BLOCK;

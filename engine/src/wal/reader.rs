@@ -79,7 +79,9 @@ pub(crate) async fn list_segments<F: Fs>(fs: &F, dir: &Path) -> Result<Vec<Segme
                 first_index,
                 path,
             }),
-            None => tracing::warn!(file = %path.display(), "ignoring unexpected file in wal directory"),
+            None => {
+                tracing::warn!(file = %path.display(), "ignoring unexpected file in wal directory")
+            }
         }
     }
     segs.sort_by_key(|s| s.seq);
@@ -115,7 +117,11 @@ async fn read_header<Fl: File>(file: &Fl, seg: &SegmentInfo) -> Result<SegmentHe
     let h = SegmentHeader::parse(&block)
         .ok_or_else(|| corrupt(&seg.path, 0, "damaged segment header"))?;
     if h.seq.get() != seg.seq || h.first_index.get() != seg.first_index {
-        return Err(corrupt(&seg.path, 0, "segment header does not match the file name"));
+        return Err(corrupt(
+            &seg.path,
+            0,
+            "segment header does not match the file name",
+        ));
     }
     Ok(h)
 }
@@ -143,7 +149,9 @@ pub(crate) async fn scan<F: Fs>(fs: &F, dir: &Path) -> Result<Scanned<F::File>, 
     for (i, file) in files.into_iter().enumerate() {
         let seg = &segs[i];
         let h = &headers[i];
-        if i > 0 && (h.hard_state() != replay.state.hard_state || h.snapshot() != replay.state.snapshot) {
+        if i > 0
+            && (h.hard_state() != replay.state.hard_state || h.snapshot() != replay.state.snapshot)
+        {
             return Err(corrupt(
                 &seg.path,
                 0,
@@ -183,7 +191,7 @@ pub(crate) async fn scan<F: Fs>(fs: &F, dir: &Path) -> Result<Scanned<F::File>, 
     }
     let recovered = replay
         .finish()
-        .map_err(|reason| corrupt(&segs[last].path, 0, reason))?;
+        .map_err(|reason| corrupt(&segs[0].path, 0, reason))?;
     Ok(Scanned {
         recovered,
         segments: segs,
@@ -193,7 +201,12 @@ pub(crate) async fn scan<F: Fs>(fs: &F, dir: &Path) -> Result<Scanned<F::File>, 
 
 /// Replays every valid batch from the first one; returns the offset where
 /// the valid batches end.
-fn replay_batches(replay: &mut Replay, data: &[u8], seed: u32, path: &Path) -> Result<u64, WalError> {
+fn replay_batches(
+    replay: &mut Replay,
+    data: &[u8],
+    seed: u32,
+    path: &Path,
+) -> Result<u64, WalError> {
     let mut off = SEGMENT_HEADER_BLOCK as usize;
     while off + IO_ALIGN_BYTES <= data.len() {
         let Some(b) = parse_batch_header(seed, &data[off..], off as u64) else {

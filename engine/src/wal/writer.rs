@@ -9,10 +9,14 @@
 //! is full appenders wait. The next batch starts at the next 4 KiB boundary,
 //! so a sector holding durable records is never written again.
 
+mod encode;
+mod flusher;
+mod segment;
+
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::poll_fn;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -20,14 +24,16 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use super::error::WalError;
 use super::format::{
-    align_up, body_crc, record_crc, segment_name, segment_seed, BatchPayload, EntryPrefix,
-    HardState, HardStatePayload, RecordHeader, SegmentHeader, SnapshotMarker, SnapshotPayload,
-    BATCH_RECORD_BYTES, ENTRY_PREFIX_BYTES, FORMAT_VERSION, KIND_BATCH, KIND_ENTRY,
-    KIND_HARD_STATE, KIND_SNAPSHOT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BLOCK, SEGMENT_MAGIC,
+    align_up, body_crc, record_crc, segment_seed, BatchPayload, HardState, HardStatePayload,
+    RecordHeader, SegmentHeader, SnapshotMarker, SnapshotPayload, BATCH_RECORD_BYTES,
+    ENTRY_PREFIX_BYTES, KIND_BATCH, RECORD_HEADER_BYTES, SEGMENT_HEADER_BLOCK,
 };
 use super::reader::SegmentInfo;
-use crate::io::{AlignedBuf, File, Fs};
+use crate::io::{AlignedBuf, Fs};
 use crate::limits::{IO_ALIGN_BYTES, WAL_BATCH_BYTES_MAX, WAL_BATCH_QUEUE_MAX, WAL_SEGMENT_BYTES};
+use encode::{encode, write_record};
+use flusher::flusher;
+pub(crate) use segment::{create_segment, new_header};
 
 /// Log sequence number: the number of the batch a record went into. Batches
 /// become durable in order, so `durable ≥ lsn` says the record is durable.
@@ -143,6 +149,23 @@ pub(crate) struct State<F: Fs> {
     durable_snap: SnapshotMarker,
     segments: Vec<SegmentInfo>,
     releasing: bool,
+    stats: WalStats,
+}
+
+/// Counters of what the log has written since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Records appended.
+    pub records: u64,
+    /// Batches written and synced (one write + one fdatasync each).
+    pub batches: u64,
+    /// Bytes written by those batches, padding included.
+    pub bytes: u64,
+    /// Segments started.
+    pub segments_created: u64,
+    /// Time spent in batch writes and in their fdatasyncs.
+    pub write_ns: u64,
+    pub sync_ns: u64,
 }
 
 pub(crate) struct Shared<F: Fs> {
@@ -191,61 +214,6 @@ pub(crate) struct Start<Fl> {
     pub segments: Vec<SegmentInfo>,
 }
 
-pub(crate) fn new_header(
-    seq: u64,
-    first_index: u64,
-    prev_tail: u64,
-    hs: HardState,
-    snap: SnapshotMarker,
-) -> SegmentHeader {
-    let mut h = SegmentHeader {
-        magic: SEGMENT_MAGIC,
-        version: FORMAT_VERSION.into(),
-        reserved: 0.into(),
-        seq: seq.into(),
-        salt: rand::random::<u64>().into(),
-        first_index: first_index.into(),
-        prev_tail: prev_tail.into(),
-        hs_term: hs.term.into(),
-        hs_vote: hs.vote.into(),
-        hs_commit: hs.commit.into(),
-        snap_index: snap.index.into(),
-        snap_term: snap.term.into(),
-        crc: 0.into(),
-        reserved2: 0.into(),
-    };
-    h.crc = h.compute_crc().into();
-    h
-}
-
-/// Creates a segment durably: written under a temporary name, synced,
-/// renamed, directory synced. A file with a segment name therefore always has
-/// a valid header, and a damaged header is corruption.
-pub(crate) async fn create_segment<F: Fs>(
-    fs: &F,
-    dir: &Path,
-    h: &SegmentHeader,
-    segment_bytes: u64,
-) -> Result<(F::File, SegmentInfo), WalError> {
-    let name = segment_name(h.seq.get(), h.first_index.get());
-    let path = dir.join(&name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let file = fs.create(&tmp).await?;
-    file.preallocate(segment_bytes).await?;
-    let mut block = AlignedBuf::zeroed(IO_ALIGN_BYTES);
-    block.as_mut_slice()[..std::mem::size_of::<SegmentHeader>()].copy_from_slice(h.as_bytes());
-    file.write_at(block, 0).await?;
-    file.fdatasync().await?;
-    fs.rename(&tmp, &path).await?;
-    fs.sync_dir(dir).await?;
-    let info = SegmentInfo {
-        seq: h.seq.get(),
-        first_index: h.first_index.get(),
-        path,
-    };
-    Ok((file, info))
-}
-
 impl<F: Fs> Wal<F> {
     pub(crate) fn start(fs: F, dir: PathBuf, opts: WalOptions, s: Start<F::File>) -> Wal<F> {
         let state = LogState {
@@ -276,6 +244,7 @@ impl<F: Fs> Wal<F> {
             durable_snap: s.snap,
             segments: s.segments,
             releasing: false,
+            stats: WalStats::default(),
         };
         let shared = Rc::new(Shared {
             state: RefCell::new(st),
@@ -310,7 +279,7 @@ impl<F: Fs> Wal<F> {
         for r in records {
             st.push_record(r);
         }
-        let lsn = st.next_lsn;
+        let lsn = st.last_lsn();
         if let Some(w) = st.flusher.take() {
             w.wake();
         }
@@ -356,7 +325,10 @@ impl<F: Fs> Wal<F> {
             if let Some(f) = &st.failed {
                 return Poll::Ready(Err(WalError::FailStopped(f.clone())));
             }
-            st.waiters.entry(lsn.0).or_default().push(cx.waker().clone());
+            st.waiters
+                .entry(lsn.0)
+                .or_default()
+                .push(cx.waker().clone());
             Poll::Pending
         })
         .await
@@ -364,15 +336,14 @@ impl<F: Fs> Wal<F> {
 
     /// Waits until everything appended so far is durable.
     pub async fn sync(&self) -> Result<(), WalError> {
-        let lsn = {
-            let st = self.shared.state.borrow();
-            if st.filling.is_some() {
-                st.next_lsn
-            } else {
-                st.next_lsn - 1
-            }
-        };
+        let lsn = self.shared.state.borrow().last_lsn();
         self.wait_durable(Lsn(lsn)).await
+    }
+
+    /// Waits until everything appended is durable, then lets go of this
+    /// handle (the log stops when the last handle is gone).
+    pub async fn close(self) -> Result<(), WalError> {
+        self.sync().await
     }
 
     /// The newest batch known durable.
@@ -383,6 +354,10 @@ impl<F: Fs> Wal<F> {
     /// Index of the last entry appended (not necessarily durable).
     pub fn last_index(&self) -> u64 {
         self.shared.state.borrow().appended.last_index
+    }
+
+    pub fn stats(&self) -> WalStats {
+        self.shared.state.borrow().stats
     }
 
     /// Number of segment files.
@@ -434,6 +409,15 @@ impl<F: Fs> Wal<F> {
 }
 
 impl<F: Fs> State<F> {
+    /// The batch holding the newest record appended so far.
+    fn last_lsn(&self) -> u64 {
+        if self.filling.is_some() {
+            self.next_lsn
+        } else {
+            self.next_lsn - 1
+        }
+    }
+
     fn check_usable(&self) -> Result<(), WalError> {
         if let Some(f) = &self.failed {
             return Err(WalError::FailStopped(f.clone()));
@@ -472,7 +456,12 @@ impl<F: Fs> State<F> {
                 a.last_index = index;
             }
             Record::HardState(hs) => {
-                assert!(hs.term >= a.hs.term, "term went back from {} to {}", a.hs.term, hs.term);
+                assert!(
+                    hs.term >= a.hs.term,
+                    "term went back from {} to {}",
+                    a.hs.term,
+                    hs.term
+                );
                 a.hs = hs;
             }
             Record::Snapshot(m) => {
@@ -481,6 +470,7 @@ impl<F: Fs> State<F> {
                 a.last_index = a.last_index.max(m.index);
             }
         }
+        self.stats.records += 1;
         let f = self.filling.as_mut().expect("filling exists");
         encode(r, &mut f.buf.as_mut_slice()[f.len..f.len + need]);
         f.len += need;
@@ -497,7 +487,13 @@ impl<F: Fs> State<F> {
         let mut new_segment = None;
         if self.plan.offset + total as u64 > self.opts.segment_bytes {
             let s = self.sealed_state;
-            let h = new_header(self.plan.seq + 1, s.last_index + 1, self.plan.offset, s.hs, s.snap);
+            let h = new_header(
+                self.plan.seq + 1,
+                s.last_index + 1,
+                self.plan.offset,
+                s.hs,
+                s.snap,
+            );
             self.plan = Plan {
                 seq: h.seq.get(),
                 seed: segment_seed(h.seq.get(), h.salt.get()),
@@ -514,7 +510,11 @@ impl<F: Fs> State<F> {
         while pos < f.len {
             let (h, _) = RecordHeader::read_from_prefix(&bytes[pos..]).expect("record header fits");
             let end = pos + RECORD_HEADER_BYTES + h.len.get() as usize;
-            let crc = record_crc(seed, &bytes[pos + 4..pos + RECORD_HEADER_BYTES], &bytes[pos + RECORD_HEADER_BYTES..end]);
+            let crc = record_crc(
+                seed,
+                &bytes[pos + 4..pos + RECORD_HEADER_BYTES],
+                &bytes[pos + RECORD_HEADER_BYTES..end],
+            );
             bytes[pos..pos + 4].copy_from_slice(&crc.to_le_bytes());
             pos = end;
         }
@@ -526,7 +526,12 @@ impl<F: Fs> State<F> {
             reserved: 0.into(),
             offset: offset.into(),
         };
-        write_record(seed, KIND_BATCH, payload.as_bytes(), &mut bytes[..BATCH_RECORD_BYTES]);
+        write_record(
+            seed,
+            KIND_BATCH,
+            payload.as_bytes(),
+            &mut bytes[..BATCH_RECORD_BYTES],
+        );
         f.buf.truncate(total);
         self.sealed_state = self.appended;
         self.sealed.push_back(Sealed {
@@ -542,154 +547,4 @@ impl<F: Fs> State<F> {
 
 fn new_buf(len: usize) -> AlignedBuf {
     AlignedBuf::new(len)
-}
-
-/// Writes a record (header with CRC, then payload) into `out`, which is
-/// exactly as long as the record.
-fn write_record(seed: u32, kind: u8, payload: &[u8], out: &mut [u8]) {
-    let h = RecordHeader {
-        crc: 0.into(),
-        len: (payload.len() as u32).into(),
-        kind,
-        reserved: [0; 3],
-    };
-    out[..RECORD_HEADER_BYTES].copy_from_slice(h.as_bytes());
-    out[RECORD_HEADER_BYTES..].copy_from_slice(payload);
-    let crc = record_crc(seed, &out[4..RECORD_HEADER_BYTES], payload);
-    out[..4].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// Encodes `r` into `out` with a zero CRC; the CRC is filled in when the
-/// batch is sealed and its segment (hence the CRC seed) is known.
-fn encode(r: &Record<'_>, out: &mut [u8]) {
-    let (kind, body_len) = match r {
-        Record::Entry { payload, .. } => (KIND_ENTRY, ENTRY_PREFIX_BYTES + payload.len()),
-        Record::HardState(_) => (KIND_HARD_STATE, std::mem::size_of::<HardStatePayload>()),
-        Record::Snapshot(_) => (KIND_SNAPSHOT, std::mem::size_of::<SnapshotPayload>()),
-    };
-    let h = RecordHeader {
-        crc: 0.into(),
-        len: (body_len as u32).into(),
-        kind,
-        reserved: [0; 3],
-    };
-    out[..RECORD_HEADER_BYTES].copy_from_slice(h.as_bytes());
-    let body = &mut out[RECORD_HEADER_BYTES..];
-    match *r {
-        Record::Entry {
-            index,
-            term,
-            kind,
-            payload,
-        } => {
-            let p = EntryPrefix {
-                index: index.into(),
-                term: term.into(),
-                kind,
-            };
-            body[..ENTRY_PREFIX_BYTES].copy_from_slice(p.as_bytes());
-            body[ENTRY_PREFIX_BYTES..].copy_from_slice(payload);
-        }
-        Record::HardState(hs) => {
-            let p = HardStatePayload {
-                term: hs.term.into(),
-                vote: hs.vote.into(),
-                commit: hs.commit.into(),
-            };
-            body.copy_from_slice(p.as_bytes());
-        }
-        Record::Snapshot(m) => {
-            let p = SnapshotPayload {
-                index: m.index.into(),
-                term: m.term.into(),
-            };
-            body.copy_from_slice(p.as_bytes());
-        }
-    }
-}
-
-/// Takes the next batch to write: a queued one, or the filling one if the
-/// disk would otherwise sit idle. `None` when the log failed, or was closed
-/// and everything appended is written.
-async fn next_batch<F: Fs>(shared: &Shared<F>) -> Option<Sealed> {
-    poll_fn(|cx| {
-        let mut st = shared.state.borrow_mut();
-        if st.failed.is_some() {
-            return Poll::Ready(None);
-        }
-        if st.sealed.is_empty() && st.filling.as_ref().is_some_and(|f| f.records > 0) {
-            st.seal();
-        }
-        if let Some(b) = st.sealed.pop_front() {
-            for w in st.space_waiters.drain(..) {
-                w.wake();
-            }
-            return Poll::Ready(Some(b));
-        }
-        if st.closed {
-            return Poll::Ready(None);
-        }
-        st.flusher = Some(cx.waker().clone());
-        Poll::Pending
-    })
-    .await
-}
-
-async fn write_batch<F: Fs>(
-    shared: &Shared<F>,
-    file: &mut F::File,
-    b: Sealed,
-) -> Result<(), WalError> {
-    if let Some(h) = &b.new_segment {
-        let (fs, dir, segment_bytes) = {
-            let st = shared.state.borrow();
-            (st.fs.clone(), st.dir.clone(), st.opts.segment_bytes)
-        };
-        let (new_file, info) = create_segment(&fs, &dir, h, segment_bytes).await?;
-        let old = std::mem::replace(file, new_file);
-        old.close().await?;
-        shared.state.borrow_mut().segments.push(info);
-    }
-    file.write_at(b.buf, b.offset).await?;
-    file.fdatasync().await?;
-    Ok(())
-}
-
-/// The one task that writes batches, in order, one write + one fdatasync
-/// each.
-async fn flusher<F: Fs>(shared: Rc<Shared<F>>, mut file: F::File) {
-    while let Some(b) = next_batch(&shared).await {
-        let lsn = b.lsn;
-        let snap = b.snapshot_after;
-        let res = write_batch(&shared, &mut file, b).await;
-        let mut st = shared.state.borrow_mut();
-        match res {
-            Ok(()) => {
-                st.durable_lsn = lsn;
-                st.durable_snap = snap;
-                while let Some(entry) = st.waiters.first_entry() {
-                    if *entry.key() > lsn {
-                        break;
-                    }
-                    for w in entry.remove() {
-                        w.wake();
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "wal: write failed; refusing further appends");
-                st.failed = Some(e.to_string());
-                for (_, ws) in std::mem::take(&mut st.waiters) {
-                    for w in ws {
-                        w.wake();
-                    }
-                }
-                for w in st.space_waiters.drain(..) {
-                    w.wake();
-                }
-                return;
-            }
-        }
-    }
-    let _ = file.close().await;
 }

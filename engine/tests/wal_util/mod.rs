@@ -189,12 +189,13 @@ impl Gen {
             if rng.gen_bool(0.05) {
                 self.term += 1;
             }
-            let mut index = if rng.gen_bool(0.1) {
+            let first = if rng.gen_bool(0.1) {
                 rng.gen_range(self.snap.index + 1..=self.last_index + 1)
             } else {
                 self.last_index + 1
             };
-            for _ in 0..rng.gen_range(1..=4) {
+            let count = rng.gen_range(1..=4);
+            for index in first..first + count {
                 let len = if rng.gen_bool(0.02) {
                     rng.gen_range(0..=self.payload_max * 20)
                 } else {
@@ -208,7 +209,6 @@ impl Gen {
                     payload,
                 });
                 self.last_index = index;
-                index += 1;
             }
             if rng.gen_bool(0.3) {
                 out.push(self.hard_state(rng));
