@@ -40,12 +40,13 @@ impl CairnConn {
         let options = ConnectOptions::default()
             .with_dial_timeout(Duration::from_millis(DIAL_TIMEOUT_MS))
             .with_request_timeout(Duration::from_millis(CAIRN_REQUEST_TIMEOUT_MS));
-        let client = Client::connect([endpoint], options)
-            .await
-            .map_err(|e| PerfError::Connect {
-                endpoint: endpoint.to_string(),
-                reason: e.to_string(),
-            })?;
+        let client =
+            Client::connect([endpoint], options)
+                .await
+                .map_err(|e| PerfError::Connect {
+                    endpoint: endpoint.to_string(),
+                    reason: e.to_string(),
+                })?;
         Ok(CairnConn { client })
     }
 
@@ -127,7 +128,11 @@ pub async fn answers(url: &str) -> bool {
         limit: 1,
         count_only: true,
     };
-    conn.range(Bytes::from_static(b"cairn-perf-probe"), Bytes::new(), options)
-        .await
-        .is_ok()
+    conn.range(
+        Bytes::from_static(b"cairn-perf-probe"),
+        Bytes::new(),
+        options,
+    )
+    .await
+    .is_ok()
 }

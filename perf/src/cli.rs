@@ -2,16 +2,20 @@
 //! `--duration`, `--warmup`, `--output` and `compare`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::check::{
+    CheckLoad, CHECK_DURATION_SECS, CHECK_KEY_SIZE, CHECK_KEY_SPACE_SIZE, CHECK_VAL_SIZE,
+};
 use crate::compare::CompareSpec;
 use crate::config::{parse_duration, parse_warmup, TargetKind};
 use crate::driver::{LoadShape, Plan, Stop, Warmup};
 use crate::error::PerfError;
 use crate::keys::{value, KeySpace};
-use crate::limits::TXN_OPS_MAX;
+use crate::limits::{MEMBERS_MAX, TXN_OPS_MAX};
 use crate::run::RunSpec;
 use crate::target::{Consistency, RangeOptions};
 use crate::workload::Workload;
@@ -110,6 +114,16 @@ pub enum WorkloadCommand {
     Range(RangeArgs),
     /// Transactions of --txn-ops puts each.
     TxnPut(TxnPutArgs),
+    /// `etcdctl check perf`: 60 s of rate-limited puts, pass or fail.
+    CheckPerf(CheckPerfArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckPerfArgs {
+    /// Load level: s (150 puts/s, 50 clients), m (1000, 200), l (8000, 500),
+    /// xl (15000, 1000).
+    #[arg(long, value_enum, default_value = "s")]
+    pub load: CheckLoad,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -152,6 +166,9 @@ pub struct CompareArgs {
     /// temporary directory].
     #[arg(long, global = true)]
     pub data_dir_base: Option<PathBuf>,
+    /// Members of each local cluster (connections are spread over all).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub members: usize,
 }
 
 impl GlobalArgs {
@@ -172,13 +189,13 @@ impl GlobalArgs {
             return Err(PerfError::config("--rate must be 0 or a positive number"));
         }
         let warmup: Warmup = parse_warmup(&self.warmup)?;
-        let (workload, prefill) = workload.to_workload()?;
-        Ok(RunSpec {
+        let (workload_kind, prefill) = workload.to_workload()?;
+        let mut spec = RunSpec {
             target: self.target,
             endpoints: self.endpoints.clone(),
             conns: self.conns,
             plan: Plan {
-                workload,
+                workload: workload_kind,
                 keys,
                 value: value(self.val_size)?,
                 shape: LoadShape {
@@ -189,7 +206,22 @@ impl GlobalArgs {
                 },
             },
             prefill,
-        })
+            check: None,
+        };
+        if let WorkloadCommand::CheckPerf(args) = workload {
+            // The check fixes its own shape; only the duration may be
+            // shortened (or lengthened) with --duration.
+            let shape = &mut spec.plan.shape;
+            shape.clients = args.load.clients();
+            shape.rate_per_sec = Some(args.load.rate_per_sec());
+            if self.duration.is_none() {
+                shape.stop = Stop::Duration(Duration::from_secs(CHECK_DURATION_SECS));
+            }
+            spec.plan.keys = KeySpace::new(CHECK_KEY_SIZE, CHECK_KEY_SPACE_SIZE, false)?;
+            spec.plan.value = value(CHECK_VAL_SIZE)?;
+            spec.check = Some(args.load);
+        }
+        Ok(spec)
     }
 }
 
@@ -197,7 +229,7 @@ impl WorkloadCommand {
     /// The workload and whether to fill the key space first.
     pub fn to_workload(&self) -> Result<(Workload, bool), PerfError> {
         match self {
-            WorkloadCommand::Put => Ok((Workload::Put, false)),
+            WorkloadCommand::Put | WorkloadCommand::CheckPerf(_) => Ok((Workload::Put, false)),
             WorkloadCommand::Range(args) => {
                 let consistency = match args.consistency.as_str() {
                     "l" | "L" => Consistency::Linearizable,
@@ -241,11 +273,17 @@ impl WorkloadCommand {
 
 impl CompareArgs {
     pub fn compare_spec(&self, global: &GlobalArgs) -> Result<CompareSpec, PerfError> {
+        if self.members == 0 || self.members > MEMBERS_MAX {
+            return Err(PerfError::config(format!(
+                "--members must be between 1 and {MEMBERS_MAX}"
+            )));
+        }
         Ok(CompareSpec {
             run: global.run_spec(&self.workload)?,
             etcd_bin: self.etcd_bin.clone(),
             cairn_bin: self.cairn_bin.clone(),
             data_dir_base: self.data_dir_base.clone(),
+            members: self.members,
         })
     }
 }
@@ -310,6 +348,24 @@ mod tests {
         };
         assert_eq!(options.consistency, Consistency::Serializable);
         assert_eq!(key, &None);
+    }
+
+    #[test]
+    fn check_perf_fixes_its_shape() {
+        let cli = parse(&["cairn-perf", "--target=etcd", "check-perf", "--load=l"]);
+        let Command::Workload(workload) = &cli.command else {
+            panic!("expected a workload");
+        };
+        let spec = cli.global.run_spec(workload).unwrap();
+        assert_eq!(spec.check, Some(CheckLoad::L));
+        assert_eq!(spec.plan.shape.clients, 500);
+        assert_eq!(spec.plan.shape.rate_per_sec, Some(8_000.0));
+        assert_eq!(
+            spec.plan.shape.stop,
+            Stop::Duration(Duration::from_secs(60))
+        );
+        assert_eq!(spec.plan.keys.key_size, 256);
+        assert_eq!(spec.plan.value.len(), 1_024);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct CompareSpec {
     pub cairn_bin: Option<PathBuf>,
     /// Where the servers' temporary data directories go.
     pub data_dir_base: Option<PathBuf>,
+    /// Members of each local cluster; the clients' connections are spread
+    /// over all of them.
+    pub members: usize,
 }
 
 /// cairn's figures over etcd's.
@@ -74,7 +77,8 @@ impl Comparison {
 /// The places a `cairn` binary is looked for when `--cairn-bin` is not
 /// given: the workspace's release build, then the current directory's.
 pub fn cairn_candidates() -> Vec<PathBuf> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = manifest.parent().unwrap_or(manifest);
     vec![
         workspace.join("target/release/cairn"),
         PathBuf::from("target/release/cairn"),
@@ -105,21 +109,22 @@ pub async fn compare(spec: &CompareSpec, note: &dyn Fn(&str)) -> Result<Comparis
     let etcd = run_local(spec, ServerKind::Etcd, &etcd_bin, &base).await?;
 
     let cairn = match find_program(spec.cairn_bin.as_deref(), "cairn", &cairn_candidates()) {
-        None => Err(format!(
-            "cairn binary not found ({}, or `cairn` on PATH; build it with \
-             `cargo build --release --bin cairn` or pass --cairn-bin): running etcd alone",
-            match &spec.cairn_bin {
-                Some(path) => format!("{} does not exist", path.display()),
-                None => format!(
-                    "looked in {}",
-                    cairn_candidates()
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        )),
+        None => Err(match &spec.cairn_bin {
+            Some(path) => format!(
+                "cairn binary not found: {} does not exist; running etcd alone",
+                path.display()
+            ),
+            None => format!(
+                "cairn binary not found (looked in {}, and for `cairn` on PATH; build it \
+                 with `cargo build --release --bin cairn` or pass --cairn-bin): running etcd \
+                 alone",
+                cairn_candidates()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
         Some(cairn_bin) => run_local(spec, ServerKind::Cairn, &cairn_bin, &base)
             .await
             .map_err(|e| format!("cairn run failed: {e}")),
@@ -136,22 +141,22 @@ async fn run_local(
     program: &Path,
     base: &Path,
 ) -> Result<Summary, PerfError> {
-    let mut server = LocalServer::spawn(kind, program, Some(base))?;
+    let mut servers = LocalServer::spawn_cluster(kind, program, Some(base), spec.members)?;
+    for server in &mut servers {
+        match kind {
+            ServerKind::Etcd => server.wait_ready(etcd_answers).await?,
+            ServerKind::Cairn => server.wait_ready(crate::cairn::answers).await?,
+        }
+    }
     let target = match kind {
-        ServerKind::Etcd => {
-            server.wait_ready(etcd_answers).await?;
-            TargetKind::Etcd
-        }
-        ServerKind::Cairn => {
-            server.wait_ready(crate::cairn::answers).await?;
-            TargetKind::Cairn
-        }
+        ServerKind::Etcd => TargetKind::Etcd,
+        ServerKind::Cairn => TargetKind::Cairn,
     };
     let mut run_spec = spec.run.clone();
     run_spec.target = target;
-    run_spec.endpoints = vec![server.client_url().to_string()];
+    run_spec.endpoints = servers.iter().map(|s| s.client_url().to_string()).collect();
     let summary = run(&run_spec).await;
-    drop(server);
+    drop(servers);
     summary
 }
 

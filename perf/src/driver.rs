@@ -216,6 +216,9 @@ async fn run_client<T: Target>(client: usize, conn: T, shared: Arc<Shared>) {
         if measured {
             let error = result.as_ref().err().map(|e| e.kind.as_str());
             shared.recorder.record(client, due, end, error);
+            if result == Ok(false) {
+                shared.recorder.record_empty(client);
+            }
         } else {
             shared.recorder.record_warmup(client);
         }

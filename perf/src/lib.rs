@@ -52,6 +52,7 @@
 //! ```
 
 pub mod cairn;
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod config;

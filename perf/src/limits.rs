@@ -82,3 +82,8 @@ const _: () = assert!(RECORDER_SHARDS > 0 && SUMMARY_HISTOGRAM_BUCKETS > 0);
 /// tool sets no deadline), but a request lost for good must still end the
 /// run eventually.
 pub const CAIRN_REQUEST_TIMEOUT_MS: u64 = 60_000;
+
+/// Members of a local cluster started by `compare`. etcd advises against
+/// clusters larger than seven, and on a small machine every member shares
+/// the same cores.
+pub const MEMBERS_MAX: usize = 7;

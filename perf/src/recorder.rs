@@ -39,6 +39,8 @@ pub struct Recording {
     pub completions_per_sec: Vec<u64>,
     /// Requests sent and completed during warm-up, not otherwise counted.
     pub warmup_requests: u64,
+    /// Successful range requests that found no key.
+    pub empty_ranges: u64,
 }
 
 impl Recording {
@@ -56,6 +58,7 @@ impl Recording {
             last_end: None,
             completions_per_sec: Vec::new(),
             warmup_requests: 0,
+            empty_ranges: 0,
         }
     }
 
@@ -106,6 +109,7 @@ impl Recording {
             *mine += theirs;
         }
         self.warmup_requests += other.warmup_requests;
+        self.empty_ranges += other.empty_ranges;
     }
 }
 
@@ -176,6 +180,12 @@ impl Recorder {
                 }
             }
         }
+    }
+
+    /// Counts one measured range request of client `client` that found no
+    /// key.
+    pub fn record_empty(&self, client: usize) {
+        self.lock(client).empty_ranges += 1;
     }
 
     /// Counts one warm-up request of client `client`.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::check::{verdict, CheckLoad};
 use crate::config::{RunConfig, TargetKind};
 use crate::cpu::{process_cpu_time, ClientCpu};
 use crate::driver::{drive, LoadShape, Plan, Progress, Stop, Warmup};
@@ -23,11 +24,13 @@ pub struct RunSpec {
     pub plan: Plan,
     /// Write every key of the key space before measuring (for reads).
     pub prefill: bool,
+    /// Judge the run as `check-perf` at this load.
+    pub check: Option<CheckLoad>,
 }
 
 /// Connects to the target named in `spec` and runs it.
 pub async fn run(spec: &RunSpec) -> Result<Summary, PerfError> {
-    match spec.target {
+    let mut summary = match spec.target {
         TargetKind::Etcd => {
             let conns = crate::etcd::connect(&spec.endpoints, spec.conns).await?;
             run_on(
@@ -50,7 +53,9 @@ pub async fn run(spec: &RunSpec) -> Result<Summary, PerfError> {
             )
             .await
         }
-    }
+    }?;
+    summary.check = spec.check.map(|load| verdict(&summary, load));
+    Ok(summary)
 }
 
 /// Runs `plan` over already open connections of any [`Target`].

@@ -26,6 +26,13 @@ pub struct LocalServer {
     dir: tempfile::TempDir,
 }
 
+/// Names and URLs of one member to start.
+struct Member {
+    name: String,
+    client_url: String,
+    peer_url: String,
+}
+
 /// Which server to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
@@ -43,6 +50,66 @@ impl LocalServer {
         program: &Path,
         data_dir_base: Option<&Path>,
     ) -> Result<LocalServer, PerfError> {
+        let ports = free_ports(2)?;
+        let member = Member {
+            name: "perf".to_string(),
+            client_url: format!("http://127.0.0.1:{}", ports[0]),
+            peer_url: format!("http://127.0.0.1:{}", ports[1]),
+        };
+        // etcd needs its own peer URL in --initial-cluster; cairn serves a
+        // single member without the flag.
+        let initial_cluster =
+            (kind == ServerKind::Etcd).then(|| format!("perf={}", member.peer_url));
+        LocalServer::spawn_member(kind, program, data_dir_base, &member, initial_cluster)
+    }
+
+    /// Starts a cluster of `members` `kind` servers on loopback (names
+    /// `perf0`, `perf1`, ...). Call [`LocalServer::wait_ready`] on each.
+    pub fn spawn_cluster(
+        kind: ServerKind,
+        program: &Path,
+        data_dir_base: Option<&Path>,
+        members: usize,
+    ) -> Result<Vec<LocalServer>, PerfError> {
+        if members <= 1 {
+            return LocalServer::spawn(kind, program, data_dir_base).map(|s| vec![s]);
+        }
+        let ports = free_ports(2 * members)?;
+        let planned: Vec<Member> = ports
+            .chunks_exact(2)
+            .enumerate()
+            .map(|(i, pair)| Member {
+                name: format!("perf{i}"),
+                client_url: format!("http://127.0.0.1:{}", pair[0]),
+                peer_url: format!("http://127.0.0.1:{}", pair[1]),
+            })
+            .collect();
+        let initial_cluster = planned
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",");
+        planned
+            .iter()
+            .map(|m| {
+                LocalServer::spawn_member(
+                    kind,
+                    program,
+                    data_dir_base,
+                    m,
+                    Some(initial_cluster.clone()),
+                )
+            })
+            .collect()
+    }
+
+    fn spawn_member(
+        kind: ServerKind,
+        program: &Path,
+        data_dir_base: Option<&Path>,
+        member: &Member,
+        initial_cluster: Option<String>,
+    ) -> Result<LocalServer, PerfError> {
         let base = data_dir_base.map_or_else(std::env::temp_dir, Path::to_path_buf);
         let dir = tempfile::Builder::new()
             .prefix("cairn-perf-")
@@ -52,10 +119,8 @@ impl LocalServer {
                 path: base.clone(),
                 source,
             })?;
-        let client_port = free_port()?;
-        let peer_port = free_port()?;
-        let client_url = format!("http://127.0.0.1:{client_port}");
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let client_url = member.client_url.clone();
+        let peer_url = member.peer_url.clone();
         let data_dir = dir.path().join("data");
         let log_path = dir.path().join("server.log");
         let log = File::create(&log_path).map_err(|source| PerfError::Io {
@@ -71,7 +136,7 @@ impl LocalServer {
         let mut command = Command::new(program);
         command
             .arg("--name")
-            .arg("perf")
+            .arg(&member.name)
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--listen-client-urls")
@@ -82,17 +147,13 @@ impl LocalServer {
             .arg(&peer_url)
             .arg("--initial-advertise-peer-urls")
             .arg(&peer_url);
-        match kind {
-            ServerKind::Etcd => {
-                command
-                    .arg("--initial-cluster")
-                    .arg(format!("perf={peer_url}"));
-            }
-            ServerKind::Cairn => {
-                // Pinning executors to cores fights with the load generator
-                // on a shared machine.
-                command.arg("--no-pin");
-            }
+        if let Some(initial_cluster) = initial_cluster {
+            command.arg("--initial-cluster").arg(initial_cluster);
+        }
+        if kind == ServerKind::Cairn {
+            // Pinning executors to cores fights with the load generator
+            // on a shared machine.
+            command.arg("--no-pin");
         }
         command
             .stdin(Stdio::null())
@@ -103,10 +164,14 @@ impl LocalServer {
             source,
         })?;
         Ok(LocalServer {
-            name: match kind {
-                ServerKind::Etcd => "etcd".to_string(),
-                ServerKind::Cairn => "cairn".to_string(),
-            },
+            name: format!(
+                "{} ({})",
+                match kind {
+                    ServerKind::Etcd => "etcd",
+                    ServerKind::Cairn => "cairn",
+                },
+                member.name
+            ),
             child,
             log_path,
             client_url,
@@ -164,23 +229,24 @@ impl Drop for LocalServer {
     }
 }
 
-/// A loopback port that was free a moment ago. Another process could take
-/// it before the server binds it; on a test machine that is rare, and the
-/// server then fails to start with a clear error.
-pub fn free_port() -> Result<u16, PerfError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|source| PerfError::Io {
+/// `n` distinct loopback ports that were free a moment ago (all are bound
+/// at once, so they differ). Another process could take one before the
+/// server binds it; on a test machine that is rare, and the server then
+/// fails to start with a clear error.
+pub fn free_ports(n: usize) -> Result<Vec<u16>, PerfError> {
+    let bind_error = |source| PerfError::Io {
         op: "bind",
         path: PathBuf::from("127.0.0.1:0"),
         source,
-    })?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|source| PerfError::Io {
-            op: "read address of",
-            path: PathBuf::from("127.0.0.1:0"),
-            source,
-        })
+    };
+    let mut listeners = Vec::with_capacity(n);
+    let mut ports = Vec::with_capacity(n);
+    for _ in 0..n {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(bind_error)?;
+        ports.push(listener.local_addr().map_err(bind_error)?.port());
+        listeners.push(listener);
+    }
+    Ok(ports)
 }
 
 /// `explicit` if given (it must exist), else the first of `candidates` that

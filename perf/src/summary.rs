@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::Verdict;
 use crate::config::RunConfig;
 use crate::cpu::ClientCpu;
 use crate::limits::SUMMARY_HISTOGRAM_BUCKETS;
@@ -56,7 +57,12 @@ pub struct Summary {
     /// part.
     pub completions_per_sec: Vec<u64>,
     pub warmup_requests: u64,
+    /// Successful range requests that found no key.
+    pub empty_ranges: u64,
     pub client_cpu: ClientCpu,
+    /// The pass/fail verdict of a `check-perf` run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<Verdict>,
 }
 
 impl Summary {
@@ -121,7 +127,9 @@ impl Summary {
             percentile_curve: percentile_curve(recording),
             completions_per_sec,
             warmup_requests: recording.warmup_requests,
+            empty_ranges: recording.empty_ranges,
             client_cpu,
+            check: None,
         }
     }
 

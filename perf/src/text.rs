@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use crate::check::render_verdict;
 use crate::cpu::CLIENT_BOUND_CORES;
 use crate::limits::SUMMARY_BAR_CHARS_MAX;
 use crate::summary::Summary;
@@ -39,6 +40,14 @@ pub fn render(summary: &Summary) -> String {
         "  Requests:\t{} ({} ok, {} failed; {} warm-up not counted)",
         summary.requests, summary.successes, summary.failures, summary.warmup_requests
     );
+
+    if summary.empty_ranges > 0 {
+        let _ = writeln!(
+            out,
+            "  Empty ranges:\t{} (reads that found no key; --prefill fills the key space)",
+            summary.empty_ranges
+        );
+    }
 
     if !summary.histogram.is_empty() {
         let _ = writeln!(out);
@@ -93,6 +102,10 @@ pub fn render(summary: &Summary) -> String {
             CLIENT_BOUND_CORES * 100.0
         );
     }
+    if let Some(verdict) = &summary.check {
+        let _ = writeln!(out);
+        out.push_str(&render_verdict(verdict));
+    }
     out
 }
 
@@ -114,6 +127,14 @@ pub fn ratio(cairn: f64, etcd: f64) -> Option<f64> {
     (etcd > 0.0).then(|| cairn / etcd)
 }
 
+/// How a row of the comparison table shows its figures.
+#[derive(Clone, Copy)]
+enum Unit {
+    Count,
+    PerSec,
+    Secs,
+}
+
 /// The comparison table printed after both summaries of `compare`.
 pub fn render_comparison(etcd: &Summary, cairn: &Summary) -> String {
     let mut out = String::new();
@@ -123,13 +144,11 @@ pub fn render_comparison(etcd: &Summary, cairn: &Summary) -> String {
         "  {:<14} {:>14} {:>14} {:>14}",
         "", "etcd", "cairn", "cairn/etcd"
     );
-    let mut row = |name: &str, e: f64, c: f64, unit_ms: bool| {
-        let show = |v: f64| {
-            if unit_ms {
-                format!("{:.3} ms", v * 1e3)
-            } else {
-                format!("{v:.1}")
-            }
+    let mut row = |name: &str, e: f64, c: f64, unit: Unit| {
+        let show = |v: f64| match unit {
+            Unit::Count => format!("{v:.0}"),
+            Unit::PerSec => format!("{v:.1}"),
+            Unit::Secs => format!("{:.3} ms", v * 1e3),
         };
         let r = ratio(c, e).map_or("-".to_string(), |r| format!("{r:.2}x"));
         let _ = writeln!(out, "  {name:<14} {:>14} {:>14} {r:>14}", show(e), show(c));
@@ -138,22 +157,22 @@ pub fn render_comparison(etcd: &Summary, cairn: &Summary) -> String {
         "Requests/sec",
         etcd.requests_per_sec,
         cairn.requests_per_sec,
-        false,
+        Unit::PerSec,
     );
-    row("Average", etcd.average_secs, cairn.average_secs, true);
+    row("Average", etcd.average_secs, cairn.average_secs, Unit::Secs);
     for percent in [50.0, 99.0] {
         if let (Some(e), Some(c)) = (
             etcd.percentile_secs(percent),
             cairn.percentile_secs(percent),
         ) {
-            row(&format!("p{percent}"), e, c, true);
+            row(&format!("p{percent}"), e, c, Unit::Secs);
         }
     }
     row(
         "Failures",
         etcd.failures as f64,
         cairn.failures as f64,
-        false,
+        Unit::Count,
     );
     out
 }

@@ -33,7 +33,9 @@ impl Workload {
         }
     }
 
-    /// Sends request number `sequence` of this workload.
+    /// Sends request number `sequence` of this workload. Answers whether
+    /// the request found what it looked for: `false` for a range that
+    /// returned no key (a read of an empty key space measures little).
     pub async fn issue<T: Target>(
         &self,
         target: &T,
@@ -41,9 +43,12 @@ impl Workload {
         value: &Bytes,
         sequence: u64,
         rng: &mut SplitMix64,
-    ) -> Result<(), OpError> {
+    ) -> Result<bool, OpError> {
         match self {
-            Workload::Put => target.put(keys.pick(sequence, rng), value.clone()).await,
+            Workload::Put => target
+                .put(keys.pick(sequence, rng), value.clone())
+                .await
+                .map(|()| true),
             Workload::Range {
                 key,
                 range_end,
@@ -53,10 +58,8 @@ impl Workload {
                     Some(key) => key.clone(),
                     None => keys.pick(sequence, rng),
                 };
-                target
-                    .range(key, range_end.clone(), *options)
-                    .await
-                    .map(|_| ())
+                let result = target.range(key, range_end.clone(), *options).await?;
+                Ok(!result.kvs.is_empty() || (options.count_only && result.count > 0))
             }
             Workload::TxnPut { ops } => {
                 // Consecutive sequence numbers per op, so that sequential
@@ -65,7 +68,7 @@ impl Workload {
                 let puts = (0..*ops as u64)
                     .map(|i| (keys.pick(first.wrapping_add(i), rng), value.clone()))
                     .collect();
-                target.txn_put(puts).await
+                target.txn_put(puts).await.map(|()| true)
             }
         }
     }

@@ -67,6 +67,24 @@ async fn range_runs_read_the_prefilled_key_space() {
         return;
     };
     let endpoints = vec![server.client_url().to_string()];
+    // Before the key space is filled every read finds nothing, and the
+    // summary says so.
+    let conns = connect(&endpoints, 1).await.unwrap();
+    let empty_read = plan(
+        Workload::Range {
+            key: None,
+            range_end: Bytes::new(),
+            options: range_options(Consistency::Serializable),
+        },
+        KeySpace::new(8, 50, false).unwrap(),
+        32,
+        closed(2, 40),
+    );
+    let summary = run_on(&conns, "etcd", &endpoints, &empty_read, false)
+        .await
+        .unwrap();
+    assert_eq!(summary.successes, 40);
+    assert_eq!(summary.empty_ranges, 40);
     for (consistency, flag) in [
         (Consistency::Linearizable, "l"),
         (Consistency::Serializable, "s"),
@@ -86,11 +104,13 @@ async fn range_runs_read_the_prefilled_key_space() {
                 closed(6, 300),
             ),
             prefill: true,
+            check: None,
         };
         let summary = run(&spec).await.unwrap();
         assert_eq!(summary.requests, 300, "consistency {flag}");
         assert_eq!(summary.successes, 300, "errors: {:?}", summary.errors);
         assert!(summary.config.prefill);
+        assert_eq!(summary.empty_ranges, 0, "every read finds its key");
     }
     // The prefill wrote the whole key space with the asked sizes.
     let conn = EtcdConn::connect(&endpoints[0]).await.unwrap();
@@ -159,10 +179,12 @@ async fn compare_without_cairn_runs_etcd_alone_and_says_so() {
                 closed(2, 100),
             ),
             prefill: false,
+            check: None,
         },
         etcd_bin: None,
         cairn_bin: Some("/nonexistent/cairn".into()),
         data_dir_base: None,
+        members: 1,
     };
     let notes = std::sync::Mutex::new(Vec::new());
     let comparison = compare(&spec, &|n| notes.lock().unwrap().push(n.to_string()))
@@ -177,4 +199,40 @@ async fn compare_without_cairn_runs_etcd_alone_and_says_so() {
         .unwrap()
         .iter()
         .any(|n| n.contains("running etcd alone")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_spreads_connections_over_a_three_member_cluster() {
+    if cairn_perf::server::find_program(None, "etcd", &[]).is_none() {
+        eprintln!("note: skipping: no `etcd` on PATH");
+        return;
+    }
+    let spec = CompareSpec {
+        run: RunSpec {
+            target: TargetKind::Etcd,
+            endpoints: Vec::new(),
+            conns: 3,
+            plan: plan(
+                Workload::Put,
+                KeySpace::new(8, 100, false).unwrap(),
+                16,
+                closed(6, 60),
+            ),
+            prefill: false,
+            check: None,
+        },
+        etcd_bin: None,
+        cairn_bin: Some("/nonexistent/cairn".into()),
+        data_dir_base: None,
+        members: 3,
+    };
+    let comparison = compare(&spec, &|_| ()).await.unwrap();
+    assert_eq!(
+        comparison.etcd.successes, 60,
+        "errors: {:?}",
+        comparison.etcd.errors
+    );
+    let endpoints = &comparison.etcd.config.endpoints;
+    assert_eq!(endpoints.len(), 3, "{endpoints:?}");
+    assert_eq!(comparison.etcd.config.conns, 3);
 }

@@ -154,3 +154,23 @@ fn html_report_has_both_charts() {
     assert!(page.contains("Throughput over time"));
     assert!(page.contains("&quot;val_size&quot;: 256"));
 }
+
+#[test]
+fn check_perf_verdict_names_the_failed_criterion() {
+    use cairn_perf::check::{render_verdict, verdict, CheckLoad};
+    // About 92 requests/s, slowest 0.1 s, stddev 0.03 s.
+    let s = summary(0, calm_cpu(), 1.0);
+    let small = verdict(&s, CheckLoad::S);
+    assert!(!small.passed);
+    let text = render_verdict(&small);
+    assert!(text.starts_with("check-perf --load s:"), "{text}");
+    assert!(text.contains("FAIL: throughput"), "{text}");
+    assert!(text.contains("PASS: slowest request"), "{text}");
+    assert!(text.contains("PASS: stddev"), "{text}");
+    assert!(text.trim_end().ends_with("FAIL"), "{text}");
+    // Ten times slower: the slowest request (1 s) and the spread fail too.
+    let slow = summary(0, calm_cpu(), 10.0);
+    let text = render_verdict(&verdict(&slow, CheckLoad::S));
+    assert!(text.contains("FAIL: slowest request"), "{text}");
+    assert!(text.contains("FAIL: stddev"), "{text}");
+}
