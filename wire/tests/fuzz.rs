@@ -247,7 +247,7 @@ fn corpus() -> Vec<Vec<u8>> {
         })
         .to_vec(),
     );
-    frames.push(enc.hello(1, 2, 3).to_vec());
+    frames.push(enc.hello(1, 2, 3, &[]).to_vec());
     frames
 }
 

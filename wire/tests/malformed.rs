@@ -64,7 +64,7 @@ fn unknown_response_and_peer_types_are_rejected() {
         WireError::UnknownResponseType(250)
     );
 
-    let mut peer_frame = enc.hello(1, 2, 3).to_vec();
+    let mut peer_frame = enc.hello(1, 2, 3, &[]).to_vec();
     // The union tag is the only u8 field of PeerFrame; find it by value.
     let tag_at = find_union_tag(&peer_frame, peer::PeerBody::Hello.0);
     peer_frame[tag_at] = 99;

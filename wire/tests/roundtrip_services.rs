@@ -541,11 +541,13 @@ fn auth_messages() {
 #[test]
 fn peer_messages() {
     let mut enc = Encoder::new();
-    let f = enc.hello(0xc1, 1, 2).to_vec();
+    let f = enc.hello(0xc1, 1, 2, &["http://127.0.0.1:2379"]).to_vec();
     let PeerMessageView::Hello(h) = decode_peer_frame(&f).unwrap().message else {
         panic!()
     };
     assert_eq!((h.cluster_id(), h.from(), h.to()), (0xc1, 1, 2));
+    let urls: Vec<&str> = h.client_urls().into_iter().flatten().collect();
+    assert_eq!(urls, ["http://127.0.0.1:2379"]);
 
     let request = enc
         .put_request(
@@ -677,7 +679,7 @@ fn peer_messages() {
 #[test]
 fn client_and_peer_frames_are_not_confused() {
     let mut enc = Encoder::new();
-    let peer_frame = enc.hello(1, 2, 3).to_vec();
+    let peer_frame = enc.hello(1, 2, 3, &[]).to_vec();
     // A Hello's union tag (1) is also RangeRequest's; the tables differ, so
     // reading must not go wrong, whatever the verdict.
     let _ = decode_request(&peer_frame).map(|v| format!("{v:?}"));

@@ -95,15 +95,23 @@ fn build_snapshot_metadata(
 }
 
 impl Encoder {
-    /// The first frame on a peer connection (after the preface).
-    pub fn hello(&mut self, cluster_id: u64, from: u64, to: u64) -> &[u8] {
+    /// The first frame on a peer connection (after the preface), with the
+    /// caller's advertised client URLs.
+    pub fn hello(&mut self, cluster_id: u64, from: u64, to: u64, client_urls: &[&str]) -> &[u8] {
         let fbb = self.begin();
+        let client_urls = if client_urls.is_empty() {
+            None
+        } else {
+            let urls: Vec<_> = client_urls.iter().map(|u| fbb.create_string(u)).collect();
+            Some(fbb.create_vector(&urls))
+        };
         let body = peer::Hello::create(
             fbb,
             &peer::HelloArgs {
                 cluster_id,
                 from,
                 to,
+                client_urls,
             },
         )
         .as_union_value();

@@ -384,6 +384,7 @@ impl<'a> Hello<'a> {
   pub const VT_CLUSTER_ID: flatbuffers::VOffsetT = 4;
   pub const VT_FROM: flatbuffers::VOffsetT = 6;
   pub const VT_TO: flatbuffers::VOffsetT = 8;
+  pub const VT_CLIENT_URLS: flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
@@ -392,12 +393,13 @@ impl<'a> Hello<'a> {
   #[allow(unused_mut)]
   pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
     _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
-    args: &'args HelloArgs
+    args: &'args HelloArgs<'args>
   ) -> flatbuffers::WIPOffset<Hello<'bldr>> {
     let mut builder = HelloBuilder::new(_fbb);
     builder.add_to(args.to);
     builder.add_from(args.from);
     builder.add_cluster_id(args.cluster_id);
+    if let Some(x) = args.client_urls { builder.add_client_urls(x); }
     builder.finish()
   }
 
@@ -423,6 +425,15 @@ impl<'a> Hello<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(Hello::VT_TO, Some(0)).unwrap()}
   }
+  /// The caller's advertised client URLs, so every member can list every
+  /// member's client URLs (etcd publishes them through its log).
+  #[inline]
+  pub fn client_urls(&self) -> Option<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<&'a str>>>>(Hello::VT_CLIENT_URLS, None)}
+  }
 }
 
 impl flatbuffers::Verifiable for Hello<'_> {
@@ -435,22 +446,25 @@ impl flatbuffers::Verifiable for Hello<'_> {
      .visit_field::<u64>("cluster_id", Self::VT_CLUSTER_ID, false)?
      .visit_field::<u64>("from", Self::VT_FROM, false)?
      .visit_field::<u64>("to", Self::VT_TO, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<&'_ str>>>>("client_urls", Self::VT_CLIENT_URLS, false)?
      .finish();
     Ok(())
   }
 }
-pub struct HelloArgs {
+pub struct HelloArgs<'a> {
     pub cluster_id: u64,
     pub from: u64,
     pub to: u64,
+    pub client_urls: Option<flatbuffers::WIPOffset<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<&'a str>>>>,
 }
-impl<'a> Default for HelloArgs {
+impl<'a> Default for HelloArgs<'a> {
   #[inline]
   fn default() -> Self {
     HelloArgs {
       cluster_id: 0,
       from: 0,
       to: 0,
+      client_urls: None,
     }
   }
 }
@@ -473,6 +487,10 @@ impl<'a: 'b, 'b> HelloBuilder<'a, 'b> {
     self.fbb_.push_slot::<u64>(Hello::VT_TO, to, 0);
   }
   #[inline]
+  pub fn add_client_urls(&mut self, client_urls: flatbuffers::WIPOffset<flatbuffers::Vector<'b , flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(Hello::VT_CLIENT_URLS, client_urls);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> HelloBuilder<'a, 'b> {
     let start = _fbb.start_table();
     HelloBuilder {
@@ -493,6 +511,7 @@ impl core::fmt::Debug for Hello<'_> {
       ds.field("cluster_id", &self.cluster_id());
       ds.field("from", &self.from());
       ds.field("to", &self.to());
+      ds.field("client_urls", &self.client_urls());
       ds.finish()
   }
 }
