@@ -13,7 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Proc(Child);
@@ -67,7 +71,14 @@ const SCRIPT: &[Step] = &[
     step(&["get", "--prefix", "fo"]),
     step(&["get", "--prefix", "fo", "--keys-only"]),
     step(&["get", "--prefix", "fo", "--limit", "2", "-w", "fields"]),
-    step(&["get", "--prefix", "fo", "--print-value-only", "--order", "DESCEND"]),
+    step(&[
+        "get",
+        "--prefix",
+        "fo",
+        "--print-value-only",
+        "--order",
+        "DESCEND",
+    ]),
     step(&["get", "foo", "--rev", "2"]),
     step(&["get", "--from-key", "fop"]),
     step(&["del", "fop"]),
@@ -103,7 +114,12 @@ fn run(bin: &str, endpoint: &str, step: &Step) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(step.stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(step.stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     // etcdctl's gRPC layer logs retries as JSON lines on stderr; they are
     // diagnostics, not output a script reads.
@@ -136,7 +152,9 @@ fn mask(s: &str) -> String {
         while let Some(i) = rest.find(pat) {
             let (head, tail) = rest.split_at(i + pat.len());
             masked.push_str(head);
-            let end = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
+            let end = tail
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(tail.len());
             masked.push('N');
             rest = &tail[end..];
         }
@@ -149,7 +167,10 @@ fn mask(s: &str) -> String {
 fn wait_for(bin: &str, endpoint: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !run(bin, endpoint, &step(&["put", "probe", "x"])).starts_with("OK") {
-        assert!(Instant::now() < deadline, "{bin} against {endpoint} never answered");
+        assert!(
+            Instant::now() < deadline,
+            "{bin} against {endpoint} never answered"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // Remove the probe so both stores start the script at the same revision.
@@ -172,11 +193,26 @@ fn cairnctl_against_cairn_prints_what_etcdctl_prints_against_etcd() {
         Command::new("etcd")
             .arg("--data-dir")
             .arg(dir.path().join("etcd"))
-            .args(["--listen-client-urls", &format!("http://127.0.0.1:{etcd_client}")])
-            .args(["--advertise-client-urls", &format!("http://127.0.0.1:{etcd_client}")])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{etcd_peer}")])
-            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{etcd_peer}")])
-            .args(["--initial-cluster", &format!("default=http://127.0.0.1:{etcd_peer}")])
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{etcd_client}"),
+            ])
+            .args([
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{etcd_client}"),
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{etcd_peer}"),
+            ])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{etcd_peer}"),
+            ])
+            .args([
+                "--initial-cluster",
+                &format!("default=http://127.0.0.1:{etcd_peer}"),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -188,10 +224,22 @@ fn cairnctl_against_cairn_prints_what_etcdctl_prints_against_etcd() {
             .arg("--data-dir")
             .arg(dir.path().join("cairn"))
             .args(["--no-pin", "--log-level", "warn"])
-            .args(["--listen-client-urls", &format!("http://127.0.0.1:{cairn_client}")])
-            .args(["--advertise-client-urls", &format!("http://127.0.0.1:{cairn_client}")])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{cairn_peer}")])
-            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{cairn_peer}")])
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{cairn_client}"),
+            ])
+            .args([
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{cairn_client}"),
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{cairn_peer}"),
+            ])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{cairn_peer}"),
+            ])
             .spawn()
             .unwrap(),
     );
@@ -213,12 +261,22 @@ fn cairnctl_against_cairn_prints_what_etcdctl_prints_against_etcd() {
         }
     }
     drop((etcd, cairn));
-    assert!(differences.is_empty(), "outputs differ:\n\n{}", differences.join("\n"));
+    assert!(
+        differences.is_empty(),
+        "outputs differ:\n\n{}",
+        differences.join("\n")
+    );
 }
 
 #[test]
 fn masking_hides_ids_but_not_revisions() {
     let s = r#"{"header":{"cluster_id":123,"member_id":456,"revision":7,"raft_term":2}}"#;
-    assert_eq!(mask(s), r#"{"header":{"cluster_id":N,"member_id":N,"revision":7,"raft_term":N}}"#);
-    assert_eq!(mask("\"MemberID\" : 99\n\"Revision\" : 7\n"), "\"MemberID\" : N\n\"Revision\" : 7\n");
+    assert_eq!(
+        mask(s),
+        r#"{"header":{"cluster_id":N,"member_id":N,"revision":7,"raft_term":N}}"#
+    );
+    assert_eq!(
+        mask("\"MemberID\" : 99\n\"Revision\" : 7\n"),
+        "\"MemberID\" : N\n\"Revision\" : 7\n"
+    );
 }
