@@ -3,8 +3,10 @@
 
 pub mod config;
 pub mod io;
+pub mod lease;
 pub mod limits;
 pub mod mvcc;
 pub mod server;
 pub mod snap;
 pub mod wal;
+pub mod watch;

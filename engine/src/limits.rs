@@ -92,6 +92,16 @@ pub const PEER_DIAL_TIMEOUT_MS: u64 = 1_000;
 pub const PEER_RECONNECT_BACKOFF_MIN_MS: u64 = 50;
 pub const PEER_RECONNECT_BACKOFF_MAX_MS: u64 = 1_000;
 
+/// Raft messages from peers queued for the shard. Each peer connection
+/// waits when this is full, which is the back-pressure a slow member
+/// applies to a fast one.
+pub const SHARD_PEER_EVENTS_CAPACITY: usize = 1024;
+
+/// Raft ticks replayed at once after the shard was stalled (a pause, a long
+/// fsync). Enough to keep heartbeats flowing; a stall of the whole process
+/// is not evidence that the peers are gone, so no more.
+pub const TICKS_CATCH_UP_MAX: u32 = 2;
+
 /// Events (request batches, ticks) queued for the shard loop.
 pub const SHARD_EVENTS_CAPACITY: usize = 1024;
 
@@ -191,3 +201,45 @@ pub const MVCC_REPLAY_EVENTS_MAX_DEFAULT: usize = 1000;
 // 1.5 MiB request limit, plus 41 bytes of fields and a record head); the
 // snapshot file must still accept it.
 const _: () = assert!(MVCC_SNAPSHOT_CHUNK_BYTES_DEFAULT + (2 << 20) <= SNAP_CHUNK_BYTES_MAX);
+
+// ---- leases and watches ----
+
+/// Longest lease TTL a grant accepts: etcd's `MaxLeaseTTL` (9e9 s).
+pub const LEASE_TTL_MAX_S: i64 = 9_000_000_000;
+
+/// Most leases at once. Every lease is 16 bytes of snapshot metadata, which
+/// must stay under `SNAP_META_BYTES_MAX`.
+pub const LEASES_MAX: usize = 60_000;
+const _: () = assert!(LEASES_MAX * 16 + 64 <= SNAP_META_BYTES_MAX);
+
+/// A deadline that will not come: used when `now + TTL` does not fit the
+/// clock type (TTLs reach 9e9 s). About 30 years.
+pub const LEASE_DEADLINE_FAR_S: u64 = 1_000_000_000;
+
+/// Expired leases the leader revokes per second: etcd's
+/// `leaseRevokeRate`, so a mass expiry does not flood the log.
+pub const LEASE_REVOKES_PER_S: usize = 1000;
+
+/// After proposing the revocation of an expired lease, the leader checks it
+/// again after this long (the proposal may have been lost with a leader
+/// change): etcd's `expiredLeaseRetryInterval`.
+pub const LEASE_REVOKE_RETRY_MS: u64 = 3000;
+
+/// Watch frames pushed to one connection and not yet written to its socket.
+/// Beyond it, watchers of that connection fall back to catching up from
+/// the MVCC history once the socket drains, so a client that does not read
+/// costs the shard this many frames at most, never a stall or a lost event.
+pub const WATCH_PUSH_WINDOW: usize = 256;
+
+/// A connection's outbound queue: one answer per admitted request plus the
+/// push window, so neither an answer nor a pushed watch frame ever finds it
+/// full while the connection is open.
+pub const CONN_OUTBOUND_WITH_PUSHES: usize = CONN_OUTBOUND_CAPACITY + WATCH_PUSH_WINDOW;
+
+/// Watches on one connection (etcd has no limit; this bounds the shard's
+/// work and memory per client).
+pub const WATCHES_PER_CONN_MAX: usize = 4096;
+
+/// How often a watch created with `progress_notify` gets a progress
+/// notice while idle: etcd's default (10 minutes).
+pub const WATCH_PROGRESS_NOTIFY_MS: u64 = 10 * 60 * 1000;

@@ -17,13 +17,22 @@ fn three_members_replicate_and_survive_a_leader_kill() {
     let wait = Duration::from_secs(10);
 
     // Writes through every member (followers forward to the leader).
-    let mut clients: Vec<Client> = cluster.members.iter().map(|m| Client::connect(m.addr).unwrap()).collect();
+    let mut clients: Vec<Client> = cluster
+        .members
+        .iter()
+        .map(|m| Client::connect(m.addr).unwrap())
+        .collect();
     for i in 0..90 {
         clients[i % 3].put_retry(&key(i), b"v1", wait).expect("put");
     }
     // Linearizable reads from every member see every write.
     for c in clients.iter_mut() {
-        let r = c.get(RangeParams { key: b"key", range_end: b"kez", count_only: true, ..Default::default() });
+        let r = c.get(RangeParams {
+            key: b"key",
+            range_end: b"kez",
+            count_only: true,
+            ..Default::default()
+        });
         assert!(r.error.is_none(), "{:?}", r.error);
         assert_eq!(r.count, 90);
     }
@@ -54,33 +63,57 @@ fn three_members_replicate_and_survive_a_leader_kill() {
     let new_leader = cluster.wait_leader(wait);
     assert_ne!(new_leader, leader);
     let mut c = Client::connect(cluster.members[via].addr).unwrap();
-    c.put_retry(b"after-kill", b"ok", wait).expect("writes after fail-over");
+    c.put_retry(b"after-kill", b"ok", wait)
+        .expect("writes after fail-over");
 
     // The old leader comes back and catches up from the log.
     cluster.members[leader].spawn();
     let mut revived = Client::connect_retry(cluster.members[leader].addr, wait);
     let deadline = std::time::Instant::now() + wait;
     loop {
-        let r = revived.get(RangeParams { key: b"after-kill", ..Default::default() });
+        let r = revived.get(RangeParams {
+            key: b"after-kill",
+            ..Default::default()
+        });
         if r.error.is_none() && r.kvs.len() == 1 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "restarted member did not catch up: {:?}", r.error);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restarted member did not catch up: {:?}",
+            r.error
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     // Every acknowledged write is on every member, and their states hash equal.
     let mut hashes = Vec::new();
-    let rev = revived.get(RangeParams { key: b"after-kill", ..Default::default() }).revision;
+    let rev = revived
+        .get(RangeParams {
+            key: b"after-kill",
+            ..Default::default()
+        })
+        .revision;
     for m in &cluster.members {
         let mut c = Client::connect(m.addr).unwrap();
         for i in acked.iter().copied().chain(0..90) {
-            let r = c.get(RangeParams { key: &key(i), ..Default::default() });
-            assert_eq!(r.kvs.len(), 1, "acknowledged write key{i:05} missing on {}", m.name);
+            let r = c.get(RangeParams {
+                key: &key(i),
+                ..Default::default()
+            });
+            assert_eq!(
+                r.kvs.len(),
+                1,
+                "acknowledged write key{i:05} missing on {}",
+                m.name
+            );
         }
         hashes.push(c.hash_kv(rev).hash);
     }
-    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "members diverged: {hashes:?}");
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "members diverged: {hashes:?}"
+    );
 }
 
 #[test]
@@ -93,9 +126,15 @@ fn a_minority_accepts_no_writes() {
     cluster.members[leader].kill9();
     cluster.members[other].kill9();
     let mut c = Client::connect(cluster.members[follower].addr).unwrap();
-    let e = c.put(b"lonely", b"x").expect_err("a minority must not accept writes");
+    let e = c
+        .put(b"lonely", b"x")
+        .expect_err("a minority must not accept writes");
     assert!(e.contains("timed out") || e.contains("no leader"), "{e}");
-    let r = c.get(RangeParams { key: b"lonely", serializable: true, ..Default::default() });
+    let r = c.get(RangeParams {
+        key: b"lonely",
+        serializable: true,
+        ..Default::default()
+    });
     assert!(r.kvs.is_empty());
 }
 
@@ -112,30 +151,106 @@ fn a_member_far_behind_catches_up_from_a_snapshot() {
     let mut c = Client::connect(cluster.members[leader].addr).unwrap();
     c.put_many(&keys, 500);
     let snap_dir = cluster.members[leader].data_dir.join("member").join("snap");
-    assert!(std::fs::read_dir(&snap_dir).unwrap().count() > 0, "the leader took a snapshot");
+    assert!(
+        std::fs::read_dir(&snap_dir).unwrap().count() > 0,
+        "the leader took a snapshot"
+    );
 
     cluster.members[lagging].spawn();
     let mut m = Client::connect_retry(cluster.members[lagging].addr, wait);
     let deadline = std::time::Instant::now() + wait;
     loop {
-        let r = m.get(RangeParams { key: b"key", range_end: b"kez", count_only: true, ..Default::default() });
+        let r = m.get(RangeParams {
+            key: b"key",
+            range_end: b"kez",
+            count_only: true,
+            ..Default::default()
+        });
         if r.error.is_none() && r.count == 8000 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "lagging member did not catch up: {r:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lagging member did not catch up: {r:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let lag_snaps = cluster.members[lagging].data_dir.join("member").join("snap");
-    assert!(std::fs::read_dir(&lag_snaps).unwrap().count() > 0, "the lagging member installed a snapshot");
+    let lag_snaps = cluster.members[lagging]
+        .data_dir
+        .join("member")
+        .join("snap");
+    assert!(
+        std::fs::read_dir(&lag_snaps).unwrap().count() > 0,
+        "the lagging member installed a snapshot"
+    );
     // And it keeps up with new writes afterwards.
     c.put_retry(b"post-snapshot", b"x", wait).unwrap();
-    let rev = c.get(RangeParams { key: b"post-snapshot", ..Default::default() }).revision;
+    let rev = c
+        .get(RangeParams {
+            key: b"post-snapshot",
+            ..Default::default()
+        })
+        .revision;
     let mut hashes = Vec::new();
     for mem in &cluster.members {
         let mut c = Client::connect(mem.addr).unwrap();
-        let r = c.get(RangeParams { key: b"post-snapshot", ..Default::default() });
+        let r = c.get(RangeParams {
+            key: b"post-snapshot",
+            ..Default::default()
+        });
         assert_eq!(r.kvs.len(), 1, "{} misses the newest write", mem.name);
         hashes.push(c.hash_kv(rev).hash);
     }
-    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "members diverged: {hashes:?}");
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "members diverged: {hashes:?}"
+    );
+}
+
+#[test]
+fn every_member_lists_every_members_client_urls() {
+    use cairn_wire::{decode_response, ResponseBodyView};
+    let cluster = Cluster::start(3, &[]);
+    let want: Vec<String> = cluster
+        .members
+        .iter()
+        .map(|m| format!("http://{}", m.addr))
+        .collect();
+    for m in &cluster.members {
+        let mut c = Client::connect(m.addr).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let id = c.id();
+            let f = c.enc.member_list_request(id, false).to_vec();
+            c.call(f).unwrap();
+            let view = decode_response(&c.frame).unwrap();
+            let Ok(ResponseBodyView::MemberList(list)) = view.body else {
+                panic!("not a member list")
+            };
+            let mut got: Vec<String> = list
+                .members()
+                .into_iter()
+                .flatten()
+                .flat_map(|m| {
+                    m.client_urls()
+                        .into_iter()
+                        .flatten()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            got.sort();
+            let mut w = want.clone();
+            w.sort();
+            if got == w {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} lists client URLs {got:?}, want {w:?}",
+                m.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

@@ -282,7 +282,8 @@ fn snapshots_are_taken_and_restarts_load_them() {
     let mut server = Server::start(dir.path(), &["--snapshot-count", "200"]);
     let mut c = Client::connect(server.addr).unwrap();
     for i in 0..1000 {
-        c.put(format!("s{i:04}").as_bytes(), format!("v{i}").as_bytes()).unwrap();
+        c.put(format!("s{i:04}").as_bytes(), format!("v{i}").as_bytes())
+            .unwrap();
     }
     // Overwrite some keys so history (not just latest values) must survive.
     let before = c.put(b"s0000", b"again").unwrap().revision;
@@ -294,14 +295,30 @@ fn snapshots_are_taken_and_restarts_load_them() {
     }
     server.restart();
     let mut c = Client::connect(server.addr).unwrap();
-    let r = c.get(RangeParams { key: b"s", range_end: b"t", count_only: true, ..Default::default() });
+    let r = c.get(RangeParams {
+        key: b"s",
+        range_end: b"t",
+        count_only: true,
+        ..Default::default()
+    });
     assert_eq!(r.count, 1000);
     assert_eq!(c.get_key(b"s0999").as_deref(), Some(&b"v999"[..]));
     assert_eq!(c.get_key(b"s0000").as_deref(), Some(&b"again"[..]));
-    let old = c.get(RangeParams { key: b"s0000", revision: before - 1, ..Default::default() });
-    assert_eq!(old.kvs[0].1, b"v0", "history from before the snapshot survives a restart");
+    let old = c.get(RangeParams {
+        key: b"s0000",
+        revision: before - 1,
+        ..Default::default()
+    });
+    assert_eq!(
+        old.kvs[0].1, b"v0",
+        "history from before the snapshot survives a restart"
+    );
     let next = c.put(b"after", b"restart").unwrap().revision;
-    assert_eq!(next, before + 2, "revisions continue where they were (one put for readiness)");
+    assert_eq!(
+        next,
+        before + 2,
+        "revisions continue where they were (one put for readiness)"
+    );
 }
 
 #[test]
@@ -320,22 +337,37 @@ fn quota_raises_nospace_and_compaction_plus_disarm_recovers() {
             }
         }
     }
-    assert_eq!(refused.as_deref(), Some("etcdserver: mvcc: database space exceeded"));
+    assert_eq!(
+        refused.as_deref(),
+        Some("etcdserver: mvcc: database space exceeded")
+    );
     // Reads and deletes still work.
     assert!(c.get_key(b"big").is_some());
     let id = c.id();
-    let f = c.enc.alarm_request(id, rpc::AlarmAction::Get, 0, rpc::AlarmType::None).to_vec();
+    let f = c
+        .enc
+        .alarm_request(id, rpc::AlarmAction::Get, 0, rpc::AlarmType::None)
+        .to_vec();
     let r = c.call(f).unwrap();
     assert!(r.error.is_none());
     // Compact away the history, disarm, write again.
-    let rev = c.get(RangeParams { key: b"big", ..Default::default() }).revision;
+    let rev = c
+        .get(RangeParams {
+            key: b"big",
+            ..Default::default()
+        })
+        .revision;
     let id = c.id();
     let f = c.enc.compaction_request(id, rev, true).to_vec();
     assert!(c.call(f).unwrap().error.is_none());
     let id = c.id();
-    let f = c.enc.alarm_request(id, rpc::AlarmAction::Deactivate, 0, rpc::AlarmType::NoSpace).to_vec();
+    let f = c
+        .enc
+        .alarm_request(id, rpc::AlarmAction::Deactivate, 0, rpc::AlarmType::NoSpace)
+        .to_vec();
     assert!(c.call(f).unwrap().error.is_none());
-    c.put(b"small", b"ok").expect("writes accepted after compaction and disarm");
+    c.put(b"small", b"ok")
+        .expect("writes accepted after compaction and disarm");
 }
 
 #[test]
@@ -368,5 +400,10 @@ fn a_relative_data_dir_works() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(ok, "cairn with a relative --data-dir did not serve a put");
-    assert!(cwd.path().join("rel.cairn").join("member").join("wal").is_dir());
+    assert!(cwd
+        .path()
+        .join("rel.cairn")
+        .join("member")
+        .join("wal")
+        .is_dir());
 }

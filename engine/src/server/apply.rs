@@ -26,6 +26,11 @@ pub enum Class {
     LinearRead,
     /// A serializable read: answered from local state at once.
     LocalRead,
+    /// A lease keep-alive: answered by the leader from its lease table, or
+    /// proposed like a write by a follower (see `server::lease`).
+    KeepAlive,
+    /// A watch request: served at once by the member's watch hub.
+    Watch,
     /// Not served by this version; answered with `Unimplemented`.
     Unsupported,
 }
@@ -45,6 +50,12 @@ pub fn classify(body: &RequestBodyView<'_>) -> Class {
         RequestBodyView::Status(_)
         | RequestBodyView::HashKv(_)
         | RequestBodyView::MemberList(_) => Class::LocalRead,
+        RequestBodyView::LeaseGrant(_) | RequestBodyView::LeaseRevoke(_) => Class::Write,
+        RequestBodyView::LeaseTimeToLive(_) | RequestBodyView::LeaseLeases(_) => Class::LinearRead,
+        RequestBodyView::LeaseKeepAlive(_) => Class::KeepAlive,
+        RequestBodyView::WatchCreate(_)
+        | RequestBodyView::WatchCancel(_)
+        | RequestBodyView::WatchProgress(_) => Class::Watch,
         _ => Class::Unsupported,
     }
 }
@@ -78,6 +89,37 @@ pub fn may_grow(body: &RequestBodyView<'_>) -> bool {
         RequestBodyView::Txn(t) => ops_put(t.success()) || ops_put(t.failure()),
         _ => false,
     }
+}
+
+/// Every lease a put of the request attaches keys to, in either branch of
+/// every txn (a put naming a missing lease fails the whole request; etcd
+/// checks only the branch that runs, cairn checks both).
+pub fn put_leases(body: &RequestBodyView<'_>) -> Vec<i64> {
+    fn walk(
+        ops: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<rpc::RequestOp<'_>>>>,
+        out: &mut Vec<i64>,
+    ) {
+        for op in RequestOpView::all(ops).flatten() {
+            match op {
+                RequestOpView::Put(p) if p.lease() != 0 => out.push(p.lease()),
+                RequestOpView::Txn(t) => {
+                    walk(t.success(), out);
+                    walk(t.failure(), out);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match body {
+        RequestBodyView::Put(p) if p.lease() != 0 => out.push(p.lease()),
+        RequestBodyView::Txn(t) => {
+            walk(t.success(), &mut out);
+            walk(t.failure(), &mut out);
+        }
+        _ => {}
+    }
+    out
 }
 
 pub fn range_request(r: rpc::RangeRequest<'_>) -> RangeRequest<'_> {

@@ -23,7 +23,7 @@ use glommio::channels::local_channel::LocalReceiver;
 use glommio::net::{TcpListener, TcpStream};
 use glommio::task::JoinHandle;
 
-use super::route::{ConnId, Router, ToShard};
+use super::route::{ConnId, Out, Router, ToShard};
 use super::{ServerError, Shared};
 use crate::limits;
 
@@ -106,12 +106,22 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, stream: TcpStream) {
 
     let (conn, out_rx) = router.register();
     let inflight = Rc::new(Inflight::new());
-    let writer = glommio::spawn_local(write_loop(wr, out_rx, inflight.clone()));
+    let writer = glommio::spawn_local(write_loop(
+        wr,
+        out_rx,
+        inflight.clone(),
+        router.clone(),
+        conn,
+    ));
     let result = read_loop(&shared, &router, conn, &mut rd, &inflight).await;
     if let Err(e) = result {
         tracing::info!(?peer, "closing connection: {e}");
     }
     router.unregister(conn);
+    // The shard drops the connection's watches.
+    let mut closed = ToShard::requests(router.executor(), conn, Vec::new());
+    closed.closed = true;
+    let _ = router.send_to_shard(closed).await;
     // The writer ends when its queue is closed and drained.
     writer.await;
 }
@@ -167,6 +177,23 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
         decoder.commit(n)?;
         let mut frames = Vec::new();
         while let Some(frame) = decoder.next_frame()? {
+            // Every frame takes an in-flight slot before it is admitted, even
+            // within one read, so at most CONN_INFLIGHT_MAX answers can be
+            // queued for the connection: its queue then always has room for
+            // them and for the push window.
+            if inflight.count.get() + frames.len() >= limits::CONN_INFLIGHT_MAX {
+                if !frames.is_empty() {
+                    inflight.add(frames.len());
+                    let msg =
+                        ToShard::requests(router.executor(), conn, std::mem::take(&mut frames));
+                    if router.send_to_shard(msg).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                while inflight.count.get() >= limits::CONN_INFLIGHT_MAX {
+                    let _ = inflight.room.acquire(1).await;
+                }
+            }
             match decode_request(frame) {
                 Ok(_) => frames.push(Bytes::copy_from_slice(frame)),
                 Err(e) if e.is_fatal_to_connection() => return Err(e),
@@ -186,11 +213,7 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
             continue;
         }
         inflight.add(frames.len());
-        let msg = ToShard {
-            origin: router.executor(),
-            conn,
-            frames,
-        };
+        let msg = ToShard::requests(router.executor(), conn, frames);
         if router.send_to_shard(msg).await.is_err() {
             return Ok(());
         }
@@ -199,27 +222,42 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
 
 async fn write_loop<W: futures_lite::io::AsyncWrite + Unpin>(
     mut wr: W,
-    out_rx: LocalReceiver<Vec<u8>>,
+    out_rx: LocalReceiver<Out>,
     inflight: Rc<Inflight>,
+    router: Rc<Router>,
+    conn: ConnId,
 ) {
     let mut batch: Vec<u8> = Vec::with_capacity(limits::CONN_WRITE_BATCH_BYTES_MAX);
     while let Some(frame) = out_rx.recv().await {
         batch.clear();
-        batch.extend_from_slice(&frame);
-        let mut n = 1;
+        let (mut answers, mut pushes) = (0, 0);
+        let mut take = |frame: Out, batch: &mut Vec<u8>| {
+            batch.extend_from_slice(frame.bytes());
+            match frame {
+                Out::Answer(_) => answers += 1,
+                Out::Push(_) => pushes += 1,
+            }
+        };
+        take(frame, &mut batch);
         while batch.len() < limits::CONN_WRITE_BATCH_BYTES_MAX {
             match futures_lite::future::poll_once(out_rx.recv()).await {
-                Some(Some(frame)) => {
-                    batch.extend_from_slice(&frame);
-                    n += 1;
-                }
+                Some(Some(frame)) => take(frame, &mut batch),
                 _ => break,
             }
         }
         if wr.write_all(&batch).await.is_err() {
             return;
         }
-        inflight.done(n);
+        inflight.done(answers);
+        if pushes > 0 {
+            // Room in the push window: the shard may send this
+            // connection's watches more (or catch them up from history).
+            let mut note = ToShard::requests(router.executor(), conn, Vec::new());
+            note.pushes_written = pushes;
+            if router.send_to_shard(note).await.is_err() {
+                return;
+            }
+        }
     }
     let _ = wr.flush().await;
 }

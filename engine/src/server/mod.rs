@@ -13,15 +13,21 @@
 //!                                                                 │ apply → MVCC
 //!  client ◀─frame─ conn (executor k) ◀─ dispatch ◀─ from-shard mesh ◀┘
 //! ```
+//!
+//! Watch events take the response path too, as *pushes*: the connection's
+//! writer reports how many it wrote, which bounds what the shard may push
+//! to a connection that reads slowly (`docs/watch-lease.md`).
 
 mod apply;
 mod conn;
+mod lease;
 mod meta;
 mod peer;
 mod raftlog;
 mod route;
 mod shard;
 mod snapshot;
+mod watch;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -62,12 +62,14 @@ impl Peers {
     pub fn start(
         cluster_id: u64,
         me: u64,
+        client_urls: Rc<Vec<String>>,
         listen: &[SocketAddr],
         peers: Vec<PeerAddr>,
         events: Rc<LocalSender<Event>>,
     ) -> std::io::Result<Peers> {
         for addr in listen {
-            let listener = TcpListener::bind(*addr).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let listener =
+                TcpListener::bind(*addr).map_err(|e| std::io::Error::other(e.to_string()))?;
             tracing::info!(%addr, "serving peer traffic");
             let events = events.clone();
             glommio::spawn_local(accept_loop(listener, cluster_id, me, events)).detach();
@@ -76,7 +78,7 @@ impl Peers {
         for p in peers {
             let (tx, rx) = local_channel::new_bounded(limits::PEER_QUEUE_FRAMES_MAX);
             queues.insert(p.id, Rc::new(tx));
-            glommio::spawn_local(send_loop(cluster_id, me, p, rx)).detach();
+            glommio::spawn_local(send_loop(cluster_id, me, client_urls.clone(), p, rx)).detach();
         }
         Ok(Peers {
             me,
@@ -239,7 +241,9 @@ pub fn decode(m: peer::RaftMessage<'_>) -> Option<Message> {
         })
         .collect();
     let snapshot = m.snapshot().map(|s| {
-        let ids = |v: Option<flatbuffers::Vector<'_, u64>>| v.map(|v| v.iter().collect()).unwrap_or_default();
+        let ids = |v: Option<flatbuffers::Vector<'_, u64>>| {
+            v.map(|v| v.iter().collect()).unwrap_or_default()
+        };
         let cs = s.conf_state();
         raft::Snapshot {
             metadata: raft::SnapshotMetadata {
@@ -273,15 +277,22 @@ pub fn decode(m: peer::RaftMessage<'_>) -> Option<Message> {
     })
 }
 
-async fn send_loop(cluster_id: u64, me: u64, peer: PeerAddr, rx: LocalReceiver<Vec<u8>>) {
+async fn send_loop(
+    cluster_id: u64,
+    me: u64,
+    client_urls: Rc<Vec<String>>,
+    peer: PeerAddr,
+    rx: LocalReceiver<Vec<u8>>,
+) {
+    let urls: Vec<&str> = client_urls.iter().map(String::as_str).collect();
     let mut backoff_ms = limits::PEER_RECONNECT_BACKOFF_MIN_MS;
     let mut batch = Vec::with_capacity(limits::PEER_WRITE_BATCH_BYTES_MAX);
     loop {
-        let connected = glommio::timer::timeout(
-            Duration::from_millis(limits::PEER_DIAL_TIMEOUT_MS),
-            async { TcpStream::connect(peer.addr).await },
-        )
-        .await;
+        let connected =
+            glommio::timer::timeout(Duration::from_millis(limits::PEER_DIAL_TIMEOUT_MS), async {
+                TcpStream::connect(peer.addr).await
+            })
+            .await;
         let mut stream = match connected {
             Ok(s) => s,
             Err(e) => {
@@ -298,7 +309,7 @@ async fn send_loop(cluster_id: u64, me: u64, peer: PeerAddr, rx: LocalReceiver<V
         let mut enc = Encoder::new();
         batch.clear();
         batch.extend_from_slice(&PEER_PREFACE);
-        batch.extend_from_slice(enc.hello(cluster_id, me, peer.id));
+        batch.extend_from_slice(enc.hello(cluster_id, me, peer.id, &urls));
         if stream.write_all(&batch).await.is_err() {
             continue;
         }
@@ -322,7 +333,12 @@ async fn send_loop(cluster_id: u64, me: u64, peer: PeerAddr, rx: LocalReceiver<V
     }
 }
 
-async fn accept_loop(listener: TcpListener, cluster_id: u64, me: u64, events: Rc<LocalSender<Event>>) {
+async fn accept_loop(
+    listener: TcpListener,
+    cluster_id: u64,
+    me: u64,
+    events: Rc<LocalSender<Event>>,
+) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -349,13 +365,19 @@ async fn serve_peer(
     events: Rc<LocalSender<Event>>,
 ) -> Result<(), String> {
     let mut preface = [0u8; cairn_wire::limits::PREFACE_BYTES];
-    stream.read_exact(&mut preface).await.map_err(|e| e.to_string())?;
+    stream
+        .read_exact(&mut preface)
+        .await
+        .map_err(|e| e.to_string())?;
     check_preface(&preface, Channel::Peer).map_err(|e| e.to_string())?;
     let mut decoder = FrameDecoder::for_peers();
     let mut hello_seen = false;
     let mut incoming: Option<IncomingSnapshot> = None;
     loop {
-        let n = stream.read(decoder.read_buf()).await.map_err(|e| e.to_string())?;
+        let n = stream
+            .read(decoder.read_buf())
+            .await
+            .map_err(|e| e.to_string())?;
         if n == 0 {
             return decoder.finish().map_err(|e| e.to_string());
         }
@@ -373,9 +395,27 @@ async fn serve_peer(
                         ));
                     }
                     if h.to() != me {
-                        return Err(format!("peer {:x} meant member {:x}, this is {:x}", h.from(), h.to(), me));
+                        return Err(format!(
+                            "peer {:x} meant member {:x}, this is {:x}",
+                            h.from(),
+                            h.to(),
+                            me
+                        ));
                     }
                     hello_seen = true;
+                    let urls: Vec<String> = h
+                        .client_urls()
+                        .into_iter()
+                        .flatten()
+                        .map(str::to_string)
+                        .collect();
+                    if events
+                        .send(Event::PeerClientUrls { id: h.from(), urls })
+                        .await
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
                 }
                 _ if !hello_seen => return Err("peer sent messages before its hello".into()),
                 PeerMessageView::Raft(m) => {
@@ -403,7 +443,10 @@ async fn serve_peer(
                             chunks: Vec::new(),
                         });
                     } else {
-                        let Some(snap) = incoming.as_mut().filter(|s| s.index == index && s.term == term) else {
+                        let Some(snap) = incoming
+                            .as_mut()
+                            .filter(|s| s.index == index && s.term == term)
+                        else {
                             return Err("snapshot chunk without its beginning".into());
                         };
                         if c.offset() != snap.chunks.len() as u64 + 1 {
@@ -415,7 +458,12 @@ async fn serve_peer(
                         let Some(snap) = incoming.take() else {
                             return Err("snapshot ended without its beginning".into());
                         };
-                        tracing::info!(index, term, chunks = snap.chunks.len(), "received snapshot");
+                        tracing::info!(
+                            index,
+                            term,
+                            chunks = snap.chunks.len(),
+                            "received snapshot"
+                        );
                         if events.send(Event::SnapshotReceived(snap)).await.is_err() {
                             return Ok(());
                         }
@@ -437,20 +485,34 @@ mod tests {
         m.index = 41;
         m.commit = 40;
         m.entries = vec![
-            Entry { index: 42, term: 7, kind: EntryKind::Normal, data: Bytes::from_static(b"put") },
-            Entry { index: 43, term: 7, kind: EntryKind::ConfChange, data: Bytes::from_static(b"cc") },
+            Entry {
+                index: 42,
+                term: 7,
+                kind: EntryKind::Normal,
+                data: Bytes::from_static(b"put"),
+            },
+            Entry {
+                index: 43,
+                term: 7,
+                kind: EntryKind::ConfChange,
+                data: Bytes::from_static(b"cc"),
+            },
         ];
         m.context = 99;
         let mut enc = Encoder::new();
         let frame = encode(&mut enc, &m).to_vec();
         let view = decode_peer_frame(&frame).unwrap();
-        let PeerMessageView::Raft(r) = view.message else { panic!("not raft") };
+        let PeerMessageView::Raft(r) = view.message else {
+            panic!("not raft")
+        };
         assert_eq!(decode(r).unwrap(), m);
 
         let mut v = Message::new(MessageKind::Vote, 3, 1, 9);
         v.campaign_transfer = true;
         let frame = encode(&mut enc, &v).to_vec();
-        let PeerMessageView::Raft(r) = decode_peer_frame(&frame).unwrap().message else { panic!() };
+        let PeerMessageView::Raft(r) = decode_peer_frame(&frame).unwrap().message else {
+            panic!()
+        };
         assert_eq!(decode(r).unwrap(), v);
     }
 }

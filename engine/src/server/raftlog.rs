@@ -101,7 +101,10 @@ impl RaftLog {
     /// leader offers it to followers that need entries before the log.
     pub fn set_snapshot(&self, index: u64, conf_state: ConfState) {
         // Already covered by a newer snapshot: nothing to record.
-        let _ = self.0.borrow_mut().create_snapshot(index, conf_state, Bytes::new());
+        let _ = self
+            .0
+            .borrow_mut()
+            .create_snapshot(index, conf_state, Bytes::new());
     }
 
     /// Replace the log with a snapshot received from the leader.

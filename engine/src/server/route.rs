@@ -24,16 +24,53 @@ pub const SHARD_EXECUTOR: usize = 0;
 /// A connection, unique within its executor.
 pub type ConnId = u64;
 
-/// Verified request frames from one connection, in the order they arrived.
+/// Verified request frames from one connection, in the order they arrived,
+/// and news about the connection the shard's watches depend on.
 pub struct ToShard {
     pub origin: usize,
     pub conn: ConnId,
     /// Each frame is one verified request flatbuffer (no length prefix).
     pub frames: Vec<Bytes>,
+    /// Pushed watch frames the connection's socket has taken since its
+    /// last report (they free room in the connection's push window).
+    pub pushes_written: usize,
+    /// The connection is gone: its watches end.
+    pub closed: bool,
 }
 
-/// Response frames (length prefix included), each for one connection.
-pub type Outgoing = Vec<(ConnId, Vec<u8>)>;
+impl ToShard {
+    pub fn requests(origin: usize, conn: ConnId, frames: Vec<Bytes>) -> ToShard {
+        ToShard {
+            origin,
+            conn,
+            frames,
+            pushes_written: 0,
+            closed: false,
+        }
+    }
+}
+
+/// A frame for a connection (length prefix included).
+#[derive(Debug)]
+pub enum Out {
+    /// The one answer to a request: frees one of the connection's
+    /// in-flight slots when written.
+    Answer(Vec<u8>),
+    /// A frame nobody asked for (watch events, server-side cancels,
+    /// progress notices): counted against the push window instead.
+    Push(Vec<u8>),
+}
+
+impl Out {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Out::Answer(b) | Out::Push(b) => b,
+        }
+    }
+}
+
+/// Frames, each for one connection.
+pub type Outgoing = Vec<(ConnId, Out)>;
 
 /// Response frames for connections of one executor.
 pub struct FromShard {
@@ -48,7 +85,7 @@ pub struct Router {
     /// and by the mesh.
     shard_inbox: Option<Rc<LocalSender<ToShard>>>,
     shard_inbox_rx: Cell<Option<LocalReceiver<ToShard>>>,
-    conns: RefCell<HashMap<ConnId, LocalSender<Vec<u8>>>>,
+    conns: RefCell<HashMap<ConnId, LocalSender<Out>>>,
     next_conn: Cell<ConnId>,
     /// Responses waiting to be carried to each executor, and the doorbell
     /// of the task that carries them.
@@ -147,10 +184,10 @@ impl Router {
     }
 
     /// Register a new connection; its responses arrive on the returned queue.
-    pub fn register(&self) -> (ConnId, LocalReceiver<Vec<u8>>) {
+    pub fn register(&self) -> (ConnId, LocalReceiver<Out>) {
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
-        let (tx, rx) = local_channel::new_bounded(limits::CONN_OUTBOUND_CAPACITY);
+        let (tx, rx) = local_channel::new_bounded(limits::CONN_OUTBOUND_WITH_PUSHES);
         self.conns.borrow_mut().insert(id, tx);
         (id, rx)
     }
@@ -174,12 +211,18 @@ impl Router {
     /// Answer a connection of this executor directly (errors found before a
     /// request reached the shard). Never waits.
     pub fn reply_local(&self, conn: ConnId, frame: Vec<u8>) {
-        self.dispatch(vec![(conn, frame)]);
+        self.dispatch(vec![(conn, Out::Answer(frame))]);
     }
 
     /// Queue a response for a connection on executor `origin`. Never waits.
     pub fn reply(&self, origin: usize, conn: ConnId, frame: Vec<u8>) {
-        self.outbox.borrow_mut()[origin].push((conn, frame));
+        self.outbox.borrow_mut()[origin].push((conn, Out::Answer(frame)));
+    }
+
+    /// Queue a pushed frame (watch events) for a connection on executor
+    /// `origin`. Never waits; the caller keeps within the push window.
+    pub fn push(&self, origin: usize, conn: ConnId, frame: Vec<u8>) {
+        self.outbox.borrow_mut()[origin].push((conn, Out::Push(frame)));
     }
 
     /// Wake the drain tasks of every executor that has queued responses.
@@ -196,11 +239,12 @@ impl Router {
         }
     }
 
-    fn dispatch(&self, items: Vec<(ConnId, Vec<u8>)>) {
+    fn dispatch(&self, items: Outgoing) {
         let conns = self.conns.borrow();
         for (conn, frame) in items {
             if let Some(tx) = conns.get(&conn) {
-                // The connection admits at most CONN_INFLIGHT_MAX requests,
+                // The connection admits at most CONN_INFLIGHT_MAX requests
+                // and the shard at most WATCH_PUSH_WINDOW unwritten pushes,
                 // so its queue cannot be full unless it is closing.
                 if tx.try_send(frame).is_err() {
                     tracing::debug!(conn, "dropping response for a closing connection");

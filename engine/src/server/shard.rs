@@ -18,6 +18,14 @@
 //! was received and verified. The envelope lets the member that proposed a
 //! request find its waiting client when the entry is applied, whoever
 //! appended it to the log.
+//!
+//! Leases (`super::lease`) and watches (`super::watch`) hang off the same
+//! loop: lease grants and revocations are log entries; the leader answers
+//! keep-alives from its own deadlines and, on each tick, proposes the
+//! revocation of expired leases; every applied write's events go to the
+//! watch hub, which pushes them to watching connections within a bounded
+//! window per connection and replays history to watches that fell behind.
+//! See `docs/watch-lease.md`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -30,15 +38,17 @@ use cairn_wire::{decode_request, rpc, Encoder, Header, RequestBodyView, StatusRe
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use super::apply::{self, Class};
+use super::lease::{self, Leases};
 use super::meta::Identity;
 use super::peer::{IncomingSnapshot, PeerAddr, Peers};
 use super::raftlog::RaftLog;
 use super::route::{ConnId, Router, ToShard};
 use super::snapshot::{self, SnapMeta, SnapshotOutcome};
+use super::watch::WatchHub;
 use super::Shared;
 use crate::io::DmaFs;
 use crate::limits;
-use crate::mvcc::{Mvcc, MvccConfig};
+use crate::mvcc::{Event as MvccEvent, Mvcc, MvccConfig};
 use crate::snap::{self as snapfile, SnapStore};
 use crate::wal::{self, Lsn, Record, Wal, WalOptions};
 use std::cell::RefCell;
@@ -61,10 +71,18 @@ pub(super) enum Event {
     Snapshot(SnapshotOutcome),
     /// A Raft message from a peer.
     Peer(raft::Message),
+    /// A peer's advertised client URLs, from its Hello.
+    PeerClientUrls {
+        id: u64,
+        urls: Vec<String>,
+    },
     /// A snapshot streamed by the leader, to install when Raft says so.
     SnapshotReceived(IncomingSnapshot),
     /// A snapshot transfer to a peer ended.
-    SnapshotSent { to: u64, ok: bool },
+    SnapshotSent {
+        to: u64,
+        ok: bool,
+    },
 }
 
 /// Persist jobs in flight are at most the persist queue plus the one the
@@ -109,6 +127,10 @@ pub struct Shard {
     events_tx: Rc<LocalSender<Event>>,
     persisted: LocalReceiver<Event>,
     persisted_tx: Rc<LocalSender<Event>>,
+    /// Raft messages and snapshots from peers, served before requests.
+    peer_events: LocalReceiver<Event>,
+    tick_interval: Duration,
+    next_tick: Instant,
     persist_tx: LocalSender<PersistJob>,
     /// Hard state not yet written: a commit-only change waits for the next
     /// WAL write instead of costing an fdatasync of its own.
@@ -122,6 +144,8 @@ pub struct Shard {
     peers: Peers,
     request_timeout: Duration,
     incoming_snapshot: Option<IncomingSnapshot>,
+    /// Every member's advertised client URLs, as far as known.
+    client_urls: HashMap<u64, Vec<String>>,
     mvcc_config: MvccConfig,
     fs: DmaFs,
     next_read_ctx: u64,
@@ -133,6 +157,8 @@ pub struct Shard {
     leader: u64,
     alarms: Vec<Alarm>,
     quota_bytes: u64,
+    leases: Leases,
+    watches: WatchHub,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,7 +234,8 @@ impl Shard {
             .filter(|m| m.0 != identity.member_id)
             .map(|m| {
                 let url = m.2.first().map(String::as_str).unwrap_or("");
-                crate::config::parse_url("initial-cluster", url).map(|addr| PeerAddr { id: m.0, addr })
+                crate::config::parse_url("initial-cluster", url)
+                    .map(|addr| PeerAddr { id: m.0, addr })
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ShardError::Recovery(e.to_string()))?;
@@ -235,14 +262,41 @@ impl Shard {
         let listen = config
             .peer_listen_addrs()
             .map_err(|e| ShardError::Recovery(e.to_string()))?;
-        let peers = Peers::start(identity.cluster_id, identity.member_id, &listen, peer_addrs, events_tx.clone())
-            .map_err(|e| ShardError::Recovery(format!("cannot listen for peers: {e}")))?;
+        let tick_interval = Duration::from_millis(config.heartbeat_interval_ms);
+        let (peer_tx, peer_events) = local_channel::new_bounded(limits::SHARD_PEER_EVENTS_CAPACITY);
+        let member_id = identity.member_id;
+        let own_client_urls: Vec<String> = config
+            .advertise_client_urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect();
+        let peers = Peers::start(
+            identity.cluster_id,
+            identity.member_id,
+            Rc::new(own_client_urls.clone()),
+            &listen,
+            peer_addrs,
+            Rc::new(peer_tx),
+        )
+        .map_err(|e| ShardError::Recovery(format!("cannot listen for peers: {e}")))?;
         // etcd's request timeout: 5 s plus two election timeouts.
         let request_timeout =
             Duration::from_millis(limits::REQUEST_TIMEOUT_BASE_MS + 2 * config.election_timeout_ms);
         spawn_ticker(shared.clone(), events_tx.clone());
+        let mut leases = Leases::new(
+            identity.cluster_id,
+            config.election_timeout_ms,
+            config.heartbeat_interval_ms,
+        );
+        // Deadlines restart at the full TTL, as etcd's do after a restart.
+        leases.replace(&meta.leases, Instant::now());
+        let watches = WatchHub::new(router.clone());
 
         Ok(Shard {
+            leases,
+            watches,
             quota_bytes: config.quota_bytes(),
             shared,
             router,
@@ -259,6 +313,9 @@ impl Shard {
             events_tx,
             persisted,
             persisted_tx,
+            peer_events,
+            tick_interval,
+            next_tick: Instant::now(),
             persist_tx,
             unwritten_hard_state: None,
             persist_in_flight: 0,
@@ -268,6 +325,7 @@ impl Shard {
             peers,
             request_timeout,
             incoming_snapshot: None,
+            client_urls: HashMap::from([(member_id, own_client_urls)]),
             mvcc_config,
             fs,
             next_read_ctx: 1,
@@ -288,8 +346,13 @@ impl Shard {
     pub async fn run(mut self) {
         let _keep_alive = self.events_tx.clone();
         while !self.shared.stopping() {
-            // Durability notices first: they unblock commits.
-            let next = futures_lite::future::or(self.persisted.recv(), self.events.recv());
+            // Durability notices first: they unblock commits; then Raft
+            // messages from peers, so replication never queues behind
+            // client requests; then everything else.
+            let next = futures_lite::future::or(
+                self.persisted.recv(),
+                futures_lite::future::or(self.peer_events.recv(), self.events.recv()),
+            );
             let Some(first) = next.await else {
                 break;
             };
@@ -299,12 +362,16 @@ impl Shard {
             // Take everything that is already waiting, so one pass batches
             // as many requests as possible into one proposal.
             while writes.len() < limits::PROPOSAL_BATCH_MAX {
-                let next = futures_lite::future::or(self.persisted.recv(), self.events.recv());
+                let next = futures_lite::future::or(
+                    self.persisted.recv(),
+                    futures_lite::future::or(self.peer_events.recv(), self.events.recv()),
+                );
                 match futures_lite::future::poll_once(next).await {
                     Some(Some(ev)) => self.handle(ev, &mut writes, &mut reads),
                     _ => break,
                 }
             }
+            self.catch_up_ticks();
             self.propose(writes, reads);
             if let Err(e) = self.drain_ready().await {
                 self.shared.fail(e);
@@ -314,6 +381,31 @@ impl Shard {
             self.maybe_snapshot();
         }
         tracing::info!("shard stopped");
+    }
+
+    /// Advance Raft's logical clock by the time that has passed. Ticks come
+    /// from the clock, not from a queue, so a saturated shard keeps its
+    /// heartbeats, elections and request timeouts on time. After a stall
+    /// (the process was paused) at most `TICKS_CATCH_UP_MAX` ticks are
+    /// replayed at once, as a stall is not evidence that peers are gone.
+    fn catch_up_ticks(&mut self) {
+        let now = Instant::now();
+        if now < self.next_tick {
+            return;
+        }
+        let mut ticks = 0;
+        while now >= self.next_tick && ticks < limits::TICKS_CATCH_UP_MAX {
+            self.node.tick();
+            self.next_tick += self.tick_interval;
+            ticks += 1;
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + self.tick_interval;
+        }
+        self.expire_requests();
+        self.expire_leases();
+        let header = self.header();
+        self.watches.tick(now, &header);
     }
 
     /// Start a snapshot once enough entries were applied since the last.
@@ -330,6 +422,7 @@ impl Shard {
         let meta = SnapMeta {
             revision: self.mvcc.borrow().current_revision(),
             nospace: self.alarms.contains(&Alarm::NoSpace),
+            leases: self.leases.table.entries().collect(),
         };
         tracing::info!(
             index = self.applied,
@@ -384,11 +477,13 @@ impl Shard {
 
     fn handle(&mut self, ev: Event, writes: &mut Vec<Bytes>, reads: &mut Vec<(Origin, Bytes)>) {
         match ev {
-            Event::Tick => {
-                self.node.tick();
-                self.expire_requests();
-            }
+            // A wake-up for an idle shard; the clock itself is read in
+            // catch_up_ticks, so a busy shard never loses ticks.
+            Event::Tick => {}
             Event::SnapshotReceived(snap) => self.incoming_snapshot = Some(snap),
+            Event::PeerClientUrls { id, urls } => {
+                self.client_urls.insert(id, urls);
+            }
             Event::SnapshotSent { to, ok } => self.node.report_snapshot(to, ok),
             Event::Peer(m) => {
                 if let Err(e) = self.node.step(m) {
@@ -402,6 +497,16 @@ impl Shard {
                     executor: msg.origin,
                     conn: msg.conn,
                 };
+                let conn = (msg.origin, msg.conn);
+                if msg.pushes_written > 0 {
+                    let header = self.header();
+                    let mvcc = self.mvcc.borrow();
+                    self.watches
+                        .written(conn, msg.pushes_written, &mvcc, &header);
+                }
+                if msg.closed {
+                    self.watches.closed(conn);
+                }
                 for frame in msg.frames {
                     self.admit(origin, frame, writes, reads);
                 }
@@ -423,7 +528,19 @@ impl Shard {
             return;
         };
         match apply::classify(&req.body) {
-            Class::Write => {
+            Class::KeepAlive if self.is_leader() => self.keep_alive(origin, req.id, &req.body),
+            Class::Watch => {
+                let header = self.header();
+                let mvcc = self.mvcc.borrow();
+                self.watches.request(
+                    (origin.executor, origin.conn),
+                    req.id,
+                    &req.body,
+                    &mvcc,
+                    &header,
+                );
+            }
+            Class::Write | Class::KeepAlive => {
                 if self.alarms.contains(&Alarm::NoSpace) && apply::may_grow(&req.body) {
                     self.reply_error(
                         origin,
@@ -448,7 +565,8 @@ impl Shard {
                 payload.put_u64_le(self.identity.member_id);
                 payload.put_u64_le(seq);
                 payload.put_slice(&frame);
-                self.pending_writes.insert(seq, (origin, req.id, Instant::now() + self.request_timeout));
+                self.pending_writes
+                    .insert(seq, (origin, req.id, Instant::now() + self.request_timeout));
                 writes.push(payload.freeze());
             }
             Class::LinearRead => reads.push((origin, frame)),
@@ -499,6 +617,11 @@ impl Shard {
             if let Some(ss) = rd.soft_state {
                 if ss.leader != self.leader {
                     tracing::info!(leader = %format!("{:x}", ss.leader), "leader changed");
+                    if ss.leader == self.identity.member_id {
+                        // A new leader cannot know when clients last renewed:
+                        // every lease gets its full TTL (as etcd's Promote).
+                        self.leases.table.renew_all(Instant::now());
+                    }
                 }
                 self.leader = ss.leader;
             }
@@ -614,8 +737,9 @@ impl Shard {
         for m in local {
             self.step_local(m);
         }
-        let (snaps, remote): (Vec<_>, Vec<_>) =
-            remote.into_iter().partition(|m| m.kind == raft::MessageKind::Snapshot);
+        let (snaps, remote): (Vec<_>, Vec<_>) = remote
+            .into_iter()
+            .partition(|m| m.kind == raft::MessageKind::Snapshot);
         for m in snaps {
             self.send_snapshot(m);
         }
@@ -668,19 +792,30 @@ impl Shard {
                             last: next.is_none(),
                         })
                         .to_vec();
-                    queue.send(frame).await.map_err(|_| "peer queue closed".to_string())?;
+                    queue
+                        .send(frame)
+                        .await
+                        .map_err(|_| "peer queue closed".to_string())?;
                     seq += 1;
                     pending = next;
                 }
                 let frame = super::peer::encode(&mut enc, &m).to_vec();
-                queue.send(frame).await.map_err(|_| "peer queue closed".to_string())?;
+                queue
+                    .send(frame)
+                    .await
+                    .map_err(|_| "peer queue closed".to_string())?;
                 Ok::<(), String>(())
             }
             .await;
             if let Err(e) = &result {
                 tracing::warn!(peer = %format!("{to:x}"), "snapshot transfer failed: {e}");
             }
-            let _ = events.send(Event::SnapshotSent { to, ok: result.is_ok() }).await;
+            let _ = events
+                .send(Event::SnapshotSent {
+                    to,
+                    ok: result.is_ok(),
+                })
+                .await;
         })
         .detach();
     }
@@ -693,7 +828,9 @@ impl Shard {
             .incoming_snapshot
             .take()
             .filter(|s| s.index == index && s.term == term)
-            .ok_or_else(|| format!("raft asked to install snapshot {index} but its data did not arrive"))?;
+            .ok_or_else(|| {
+                format!("raft asked to install snapshot {index} but its data did not arrive")
+            })?;
         let meta = SnapMeta::decode(&incoming.meta)?;
         let mut writer = self
             .snap_store
@@ -705,8 +842,21 @@ impl Shard {
         }
         writer.finish().await.map_err(|e| e.to_string())?;
         let mvcc = Mvcc::restore(self.mvcc_config, &incoming.chunks).map_err(|e| e.to_string())?;
+        let seen_rev = self.mvcc.borrow().current_revision();
         *self.mvcc.borrow_mut() = mvcc;
-        self.alarms = if meta.nospace { vec![Alarm::NoSpace] } else { Vec::new() };
+        self.alarms = if meta.nospace {
+            vec![Alarm::NoSpace]
+        } else {
+            Vec::new()
+        };
+        self.leases.replace(&meta.leases, Instant::now());
+        {
+            // Watches continue after the last revision they could have seen,
+            // reading the rest from the new index's history.
+            let header = self.header();
+            let mvcc = self.mvcc.borrow();
+            self.watches.reset(seen_rev + 1, &mvcc, &header);
+        }
         self.log.install_snapshot(snap);
         let lsn = self
             .wal
@@ -720,7 +870,12 @@ impl Shard {
         self.applied = index;
         self.snapshot_index = index;
         self.node.on_persisted(index, term);
-        tracing::info!(index, term, revision = self.mvcc.borrow().current_revision(), "installed snapshot from the leader");
+        tracing::info!(
+            index,
+            term,
+            revision = self.mvcc.borrow().current_revision(),
+            "installed snapshot from the leader"
+        );
         Ok(())
     }
 
@@ -737,7 +892,12 @@ impl Shard {
             .collect();
         for seq in expired {
             if let Some((origin, id, _)) = self.pending_writes.remove(&seq) {
-                self.reply_error(origin, id, rpc::ErrorCode::Unavailable, "etcdserver: request timed out");
+                self.reply_error(
+                    origin,
+                    id,
+                    rpc::ErrorCode::Unavailable,
+                    "etcdserver: request timed out",
+                );
             }
         }
         let expired: Vec<u64> = self
@@ -750,7 +910,12 @@ impl Shard {
             if let Some(batch) = self.reads_waiting_index.remove(&ctx) {
                 for (origin, frame) in batch.reads {
                     let id = decode_request(&frame).map(|r| r.id).unwrap_or(0);
-                    self.reply_error(origin, id, rpc::ErrorCode::Unavailable, "etcdserver: request timed out");
+                    self.reply_error(
+                        origin,
+                        id,
+                        rpc::ErrorCode::Unavailable,
+                        "etcdserver: request timed out",
+                    );
                 }
             }
         }
@@ -783,7 +948,9 @@ impl Shard {
         let (proposer, seq) = envelope(&entry.data);
         let frame = &entry.data[ENVELOPE_BYTES..];
         let origin = if proposer == self.identity.member_id {
-            self.pending_writes.remove(&seq).map(|(origin, _, _)| origin)
+            self.pending_writes
+                .remove(&seq)
+                .map(|(origin, _, _)| origin)
         } else {
             None
         };
@@ -794,7 +961,16 @@ impl Shard {
             return;
         };
         let id = req.id;
-        let result = self.apply_write(&req.body);
+        let result = match self.apply_write(entry.index, &req.body) {
+            Ok((applied, events)) => {
+                if !events.is_empty() {
+                    let header = self.header();
+                    self.watches.applied(&events, &header);
+                }
+                Ok(applied)
+            }
+            Err(e) => Err(e),
+        };
         self.check_quota();
         let Some(origin) = origin else { return };
         let header = self.header();
@@ -804,6 +980,15 @@ impl Shard {
             Ok(Applied::Txn(r)) => apply::encode_txn(&mut self.enc, id, &header, &r).to_vec(),
             Ok(Applied::Compact) => self.enc.compaction_response(id, &header).to_vec(),
             Ok(Applied::Alarm) => self.alarm_frame(id, &header),
+            Ok(Applied::LeaseGrant { id: lease_id, ttl }) => self
+                .enc
+                .lease_grant_response(id, &header, lease_id, ttl, "")
+                .to_vec(),
+            Ok(Applied::LeaseRevoke) => self.enc.lease_revoke_response(id, &header).to_vec(),
+            Ok(Applied::KeepAlive { id: lease_id, ttl }) => self
+                .enc
+                .lease_keep_alive_response(id, &header, lease_id, ttl)
+                .to_vec(),
             Err((code, msg)) => self
                 .enc
                 .error_response(id, Some(&header), code, &msg)
@@ -812,22 +997,26 @@ impl Shard {
         self.router.reply(origin.executor, origin.conn, frame);
     }
 
+    /// Apply one logged request; returns the outcome and the events it
+    /// produced (for the watches).
     fn apply_write(
         &mut self,
+        index: u64,
         body: &RequestBodyView<'_>,
-    ) -> Result<Applied, (rpc::ErrorCode, String)> {
+    ) -> Result<(Applied, Vec<MvccEvent>), (rpc::ErrorCode, String)> {
         let mvcc_err = |e: crate::mvcc::Error| apply::mvcc_error(&e);
         match body {
             RequestBodyView::Put(p) => {
                 if self.alarms.contains(&Alarm::NoSpace) {
                     return Err(nospace());
                 }
+                self.check_put_leases(body)?;
                 let r = self
                     .mvcc
                     .borrow_mut()
                     .put(&apply::put_request(*p))
                     .map_err(mvcc_err)?;
-                Ok(Applied::Put(r.response))
+                Ok((Applied::Put(r.response), r.events))
             }
             RequestBodyView::DeleteRange(d) => {
                 let r = self
@@ -835,25 +1024,52 @@ impl Shard {
                     .borrow_mut()
                     .delete_range(&apply::delete_request(*d))
                     .map_err(mvcc_err)?;
-                Ok(Applied::Delete(r.response))
+                Ok((Applied::Delete(r.response), r.events))
             }
             RequestBodyView::Txn(t) => {
                 if self.alarms.contains(&Alarm::NoSpace) && apply::may_grow(body) {
                     return Err(nospace());
                 }
+                self.check_put_leases(body)?;
                 let r = self
                     .mvcc
                     .borrow_mut()
                     .txn(&apply::txn_request(*t))
                     .map_err(mvcc_err)?;
-                Ok(Applied::Txn(r.response))
+                Ok((Applied::Txn(r.response), r.events))
             }
             RequestBodyView::Compaction(c) => {
                 self.mvcc
                     .borrow_mut()
                     .compact(c.revision())
                     .map_err(mvcc_err)?;
-                Ok(Applied::Compact)
+                Ok((Applied::Compact, Vec::new()))
+            }
+            RequestBodyView::LeaseGrant(g) => {
+                let lease_id = self.leases.resolve_id(g.id(), index);
+                let ttl = self
+                    .leases
+                    .table
+                    .grant(lease_id, g.ttl(), Instant::now())
+                    .map_err(lease::error)?;
+                Ok((Applied::LeaseGrant { id: lease_id, ttl }, Vec::new()))
+            }
+            RequestBodyView::LeaseRevoke(r) => {
+                self.leases.table.revoke(r.id()).map_err(lease::error)?;
+                let deleted = self.mvcc.borrow_mut().delete_lease_keys(r.id());
+                Ok((Applied::LeaseRevoke, deleted.events))
+            }
+            RequestBodyView::LeaseKeepAlive(k) => {
+                // Proposed by a follower; every member renews. The follower
+                // answers, and it knows only that the lease still exists.
+                let now = Instant::now();
+                let ttl = if self.is_leader() {
+                    self.leases.table.keep_alive(k.id(), now)
+                } else {
+                    self.leases.table.renew(k.id(), now)
+                }
+                .unwrap_or(0);
+                Ok((Applied::KeepAlive { id: k.id(), ttl }, Vec::new()))
             }
             RequestBodyView::Alarm(a) => {
                 match (a.action(), a.alarm()) {
@@ -870,7 +1086,7 @@ impl Shard {
                     }
                     _ => {}
                 }
-                Ok(Applied::Alarm)
+                Ok((Applied::Alarm, Vec::new()))
             }
             other => Err((
                 rpc::ErrorCode::Unimplemented,
@@ -994,6 +1210,13 @@ impl Shard {
                     .to_vec()
             }
             RequestBodyView::Alarm(_) => self.alarm_frame(id, &header),
+            RequestBodyView::LeaseTimeToLive(t) => {
+                self.time_to_live_frame(id, &header, t.id(), t.keys())
+            }
+            RequestBodyView::LeaseLeases(_) => {
+                let ids: Vec<i64> = self.leases.table.ids().collect();
+                self.enc.lease_leases_response(id, &header, &ids).to_vec()
+            }
             RequestBodyView::HashKv(h) => {
                 let result = self.mvcc.borrow().hash_kv(h.revision());
                 match result {
@@ -1017,27 +1240,29 @@ impl Shard {
                     .iter()
                     .map(|m| m.2.iter().map(String::as_str).collect())
                     .collect();
-                let client_urls: Vec<&str> = self
-                    .shared
-                    .config
-                    .advertise_client_urls
-                    .split(',')
-                    .map(str::trim)
+                // A member's client URLs are known once it has connected
+                // (its Hello carries them); until then the list is empty.
+                let client_urls: Vec<Vec<&str>> = self
+                    .identity
+                    .members
+                    .iter()
+                    .map(|m| {
+                        self.client_urls
+                            .get(&m.0)
+                            .map(|u| u.iter().map(String::as_str).collect())
+                            .unwrap_or_default()
+                    })
                     .collect();
                 let members: Vec<cairn_wire::MemberRef<'_>> = self
                     .identity
                     .members
                     .iter()
-                    .zip(&urls)
-                    .map(|(m, peer_urls)| cairn_wire::MemberRef {
+                    .zip(urls.iter().zip(&client_urls))
+                    .map(|(m, (peer_urls, client_urls))| cairn_wire::MemberRef {
                         id: m.0,
                         name: &m.1,
                         peer_urls,
-                        client_urls: if m.0 == self.identity.member_id {
-                            &client_urls
-                        } else {
-                            &[]
-                        },
+                        client_urls,
                         is_learner: false,
                     })
                     .collect();
@@ -1053,6 +1278,114 @@ impl Shard {
             }
         };
         self.router.reply(origin.executor, origin.conn, out);
+    }
+
+    fn is_leader(&self) -> bool {
+        self.leader == self.identity.member_id
+    }
+
+    /// A put (or txn put) naming a lease that does not exist is refused.
+    fn check_put_leases(&self, body: &RequestBodyView<'_>) -> Result<(), (rpc::ErrorCode, String)> {
+        for id in apply::put_leases(body) {
+            if !self.leases.table.contains(id) {
+                return Err(lease::error(crate::lease::LeaseError::NotFound));
+            }
+        }
+        Ok(())
+    }
+
+    /// The leader renews a lease without a log entry: deadlines are its own.
+    fn keep_alive(&mut self, origin: Origin, id: u64, body: &RequestBodyView<'_>) {
+        let RequestBodyView::LeaseKeepAlive(k) = body else {
+            return;
+        };
+        let ttl = self
+            .leases
+            .table
+            .keep_alive(k.id(), Instant::now())
+            .unwrap_or(0);
+        let header = self.header();
+        let frame = self
+            .enc
+            .lease_keep_alive_response(id, &header, k.id(), ttl)
+            .to_vec();
+        self.router.reply(origin.executor, origin.conn, frame);
+    }
+
+    /// The leader proposes the revocation of expired leases.
+    fn expire_leases(&mut self) {
+        if !self.is_leader() {
+            return;
+        }
+        let due = self.leases.due(Instant::now());
+        if due.is_empty() {
+            return;
+        }
+        let payloads: Vec<Bytes> = due
+            .iter()
+            .map(|lease_id| {
+                let frame = self.enc.lease_revoke_request(0, *lease_id);
+                let mut payload = BytesMut::with_capacity(ENVELOPE_BYTES + frame.len());
+                // No member waits for the answer.
+                payload.put_u64_le(0);
+                payload.put_u64_le(0);
+                payload.put_slice(frame);
+                payload.freeze()
+            })
+            .collect();
+        tracing::debug!(
+            leases = due.len(),
+            "proposing the revocation of expired leases"
+        );
+        if let Err(e) = self.node.propose(payloads) {
+            tracing::debug!("could not propose lease revocations yet: {e}");
+        }
+    }
+
+    fn time_to_live_frame(
+        &mut self,
+        id: u64,
+        header: &Header,
+        lease_id: i64,
+        with_keys: bool,
+    ) -> Vec<u8> {
+        let Some(granted) = self.leases.table.get(lease_id).map(|l| l.granted_ttl_s) else {
+            let r = cairn_wire::LeaseTimeToLiveResult {
+                id: lease_id,
+                ttl: -1,
+                granted_ttl: 0,
+                keys: &[],
+            };
+            return self
+                .enc
+                .lease_time_to_live_response(id, header, &r)
+                .to_vec();
+        };
+        let mut ttl = self
+            .leases
+            .table
+            .remaining_s(lease_id, Instant::now())
+            .unwrap_or(-1);
+        if !self.is_leader() {
+            // Only the leader sees keep-alives sent to it; a follower knows
+            // the lease exists (revocations are logged) but not its deadline.
+            ttl = ttl.max(1);
+        }
+        let mvcc = self.mvcc.borrow();
+        let keys: Vec<&[u8]> = if with_keys {
+            mvcc.keys_with_lease(lease_id).collect()
+        } else {
+            Vec::new()
+        };
+        let r = cairn_wire::LeaseTimeToLiveResult {
+            id: lease_id,
+            ttl,
+            granted_ttl: granted,
+            keys: &keys,
+        };
+        self.enc
+            .lease_time_to_live_response(id, header, &r)
+            .to_vec()
     }
 
     fn error_frame(&mut self, id: u64, header: &Header, e: &crate::mvcc::Error) -> Vec<u8> {
@@ -1079,6 +1412,9 @@ enum Applied {
     Txn(crate::mvcc::TxnResponse),
     Compact,
     Alarm,
+    LeaseGrant { id: i64, ttl: i64 },
+    LeaseRevoke,
+    KeepAlive { id: i64, ttl: i64 },
 }
 
 fn nospace() -> (rpc::ErrorCode, String) {

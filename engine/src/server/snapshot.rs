@@ -11,15 +11,19 @@
 //! At start-up the newest valid snapshot the WAL can continue from is loaded
 //! and the WAL entries after it are replayed on top.
 //!
-//! The snapshot file's metadata blob (little-endian):
+//! The snapshot file's metadata blob (little-endian), version 2:
 //!
 //! ```text
-//! 0      1            9           10
-//! ┌──────┬────────────┬───────────┐
-//! │ ver  │ revision   │ alarms    │   ver = 1; alarms bit 0 = NOSPACE
-//! │ u8   │ i64        │ u8        │
-//! └──────┴────────────┴───────────┘
+//! 0      1            9         10          14                 14 + 16n
+//! ┌──────┬────────────┬─────────┬───────────┬──────────────────┐
+//! │ ver  │ revision   │ alarms  │ n leases  │ n × (id, ttl)    │
+//! │ u8=2 │ i64        │ u8      │ u32       │ i64, i64 (sec)   │
+//! └──────┴────────────┴─────────┴───────────┴──────────────────┘
+//! alarms bit 0 = NOSPACE; leases in ascending id order with their
+//! granted TTL (deadlines are not kept: they restart at the full TTL).
 //! ```
+//!
+//! Version 1 (the first 10 bytes, no leases) is still read.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -33,38 +37,78 @@ use crate::snap::SnapStore;
 use crate::wal::{self, Record, Recovered, Wal};
 
 /// What the shard keeps in a snapshot besides the MVCC index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SnapMeta {
     pub revision: i64,
     pub nospace: bool,
+    /// Every lease: (id, granted TTL in seconds), ascending by id.
+    pub leases: Vec<(i64, i64)>,
 }
 
-const META_VERSION: u8 = 1;
-const META_BYTES: usize = 10;
+const META_VERSION_V1: u8 = 1;
+const META_V1_BYTES: usize = 10;
+const META_VERSION: u8 = 2;
+const META_V2_HEAD_BYTES: usize = 14;
+const META_LEASE_BYTES: usize = 16;
+
+fn le_i64(b: &[u8]) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    i64::from_le_bytes(a)
+}
 
 impl SnapMeta {
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(META_BYTES);
+        let mut v = Vec::with_capacity(META_V2_HEAD_BYTES + self.leases.len() * META_LEASE_BYTES);
         v.push(META_VERSION);
         v.extend_from_slice(&self.revision.to_le_bytes());
         v.push(u8::from(self.nospace));
+        let n = u32::try_from(self.leases.len()).expect("lease count is bounded by LEASES_MAX");
+        v.extend_from_slice(&n.to_le_bytes());
+        for (id, ttl) in &self.leases {
+            v.extend_from_slice(&id.to_le_bytes());
+            v.extend_from_slice(&ttl.to_le_bytes());
+        }
         v
     }
 
     pub fn decode(b: &[u8]) -> Result<SnapMeta, String> {
-        if b.len() != META_BYTES || b[0] != META_VERSION {
-            return Err(format!(
+        let unknown = || {
+            format!(
                 "unknown snapshot metadata (version {:?}, {} bytes)",
                 b.first(),
                 b.len()
-            ));
+            )
+        };
+        match b.first() {
+            Some(&META_VERSION_V1) if b.len() == META_V1_BYTES => Ok(SnapMeta {
+                revision: le_i64(&b[1..9]),
+                nospace: b[9] & 1 == 1,
+                leases: Vec::new(),
+            }),
+            Some(&META_VERSION) if b.len() >= META_V2_HEAD_BYTES => {
+                let mut n = [0u8; 4];
+                n.copy_from_slice(&b[10..14]);
+                let n = usize::try_from(u32::from_le_bytes(n)).map_err(|_| unknown())?;
+                let body = &b[META_V2_HEAD_BYTES..];
+                if n.checked_mul(META_LEASE_BYTES) != Some(body.len()) {
+                    return Err(format!(
+                        "snapshot metadata names {n} leases but holds {} bytes of them",
+                        body.len()
+                    ));
+                }
+                let leases = body
+                    .chunks_exact(META_LEASE_BYTES)
+                    .map(|c| (le_i64(&c[..8]), le_i64(&c[8..])))
+                    .collect();
+                Ok(SnapMeta {
+                    revision: le_i64(&b[1..9]),
+                    nospace: b[9] & 1 == 1,
+                    leases,
+                })
+            }
+            _ => Err(unknown()),
         }
-        let mut rev = [0u8; 8];
-        rev.copy_from_slice(&b[1..9]);
-        Ok(SnapMeta {
-            revision: i64::from_le_bytes(rev),
-            nospace: b[9] & 1 == 1,
-        })
     }
 }
 
@@ -200,11 +244,25 @@ mod tests {
         let m = SnapMeta {
             revision: 42,
             nospace: true,
+            leases: vec![(7, 10), (9, 9_000_000_000)],
         };
         assert_eq!(SnapMeta::decode(&m.encode()).unwrap(), m);
         let mut b = m.encode();
+        assert!(
+            SnapMeta::decode(&b[..b.len() - 1]).is_err(),
+            "truncated lease list"
+        );
         b[0] = 9;
         assert!(SnapMeta::decode(&b).is_err());
         assert!(SnapMeta::decode(&b[..3]).is_err());
+    }
+
+    #[test]
+    fn version_1_metadata_is_still_read() {
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&42i64.to_le_bytes());
+        v1.push(1);
+        let m = SnapMeta::decode(&v1).unwrap();
+        assert_eq!((m.revision, m.nospace, m.leases.len()), (42, true, 0));
     }
 }

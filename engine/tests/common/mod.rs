@@ -294,7 +294,6 @@ pub fn reply(v: &ResponseView<'_>) -> Reply {
     r
 }
 
-
 /// A local cluster of `n` members on loopback, each a `cairn` process.
 pub struct Cluster {
     pub members: Vec<Server>,
@@ -336,7 +335,10 @@ impl Cluster {
             s.spawn();
             members.push(s);
         }
-        let c = Cluster { members, _dirs: dirs };
+        let c = Cluster {
+            members,
+            _dirs: dirs,
+        };
         c.wait_leader(Duration::from_secs(20));
         c
     }
@@ -389,7 +391,12 @@ impl Client {
     }
 
     /// Put, retrying through leader changes until `within` has passed.
-    pub fn put_retry(&mut self, key: &[u8], value: &[u8], within: Duration) -> Result<Reply, String> {
+    pub fn put_retry(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        within: Duration,
+    ) -> Result<Reply, String> {
         let deadline = Instant::now() + within;
         loop {
             match self.put(key, value) {
@@ -411,13 +418,327 @@ impl Client {
             let mut frames = Vec::new();
             for k in chunk {
                 let id = self.id();
-                frames.extend_from_slice(self.enc.put_request(id, &PutParams { key: k, value: k, ..Default::default() }));
+                frames.extend_from_slice(self.enc.put_request(
+                    id,
+                    &PutParams {
+                        key: k,
+                        value: k,
+                        ..Default::default()
+                    },
+                ));
             }
             self.send(frames).expect("send batch");
             for _ in chunk {
                 let r = self.recv().expect("reply");
                 assert!(r.error.is_none(), "pipelined put failed: {:?}", r.error);
             }
+        }
+    }
+}
+
+// ---- leases and watches ----
+
+/// One watch event as the tests look at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub put: bool,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub mod_revision: i64,
+    pub lease: i64,
+    /// The previous value and mod revision, when sent.
+    pub prev: Option<(Vec<u8>, i64)>,
+}
+
+/// A WatchResponse, owned.
+#[derive(Debug, Clone, Default)]
+pub struct WatchReply {
+    pub id: u64,
+    pub revision: i64,
+    pub watch_id: i64,
+    pub created: bool,
+    pub canceled: bool,
+    pub compact_revision: i64,
+    pub cancel_reason: String,
+    pub events: Vec<WatchEvent>,
+}
+
+/// A lease response, owned: (lease id, ttl, granted ttl, keys).
+#[derive(Debug, Clone, Default)]
+pub struct LeaseReply {
+    pub id: i64,
+    pub ttl: i64,
+    pub granted_ttl: i64,
+    pub keys: Vec<Vec<u8>>,
+    pub leases: Vec<i64>,
+}
+
+impl Client {
+    /// The body of the last received frame as a watch response, if it is one.
+    pub fn last_watch(&self) -> Option<WatchReply> {
+        let v = decode_response(&self.frame).ok()?;
+        let Ok(ResponseBodyView::Watch(w)) = v.body else {
+            return None;
+        };
+        let events = w
+            .events()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let kv = e.kv().map(KeyValueRef::from).unwrap_or_default();
+                WatchEvent {
+                    put: e.type_() == rpc::EventType::Put,
+                    key: kv.key.to_vec(),
+                    value: kv.value.to_vec(),
+                    mod_revision: kv.mod_revision,
+                    lease: kv.lease,
+                    prev: e.prev_kv().map(|p| {
+                        let p = KeyValueRef::from(p);
+                        (p.value.to_vec(), p.mod_revision)
+                    }),
+                }
+            })
+            .collect();
+        Some(WatchReply {
+            id: v.id,
+            revision: v.header.revision,
+            watch_id: w.watch_id(),
+            created: w.created(),
+            canceled: w.canceled(),
+            compact_revision: w.compact_revision(),
+            cancel_reason: w.cancel_reason().unwrap_or("").to_string(),
+            events,
+        })
+    }
+
+    /// The body of the last received frame as a lease response.
+    pub fn last_lease(&self) -> LeaseReply {
+        let mut r = LeaseReply::default();
+        let Ok(v) = decode_response(&self.frame) else {
+            return r;
+        };
+        match v.body {
+            Ok(ResponseBodyView::LeaseGrant(g)) => {
+                r.id = g.id();
+                r.ttl = g.ttl();
+            }
+            Ok(ResponseBodyView::LeaseKeepAlive(k)) => {
+                r.id = k.id();
+                r.ttl = k.ttl();
+            }
+            Ok(ResponseBodyView::LeaseTimeToLive(t)) => {
+                r.id = t.id();
+                r.ttl = t.ttl();
+                r.granted_ttl = t.granted_ttl();
+                r.keys = t
+                    .keys()
+                    .into_iter()
+                    .flatten()
+                    .map(|k| k.key().map(|b| b.bytes().to_vec()).unwrap_or_default())
+                    .collect();
+            }
+            Ok(ResponseBodyView::LeaseLeases(l)) => {
+                r.leases = l.leases().into_iter().flatten().collect();
+            }
+            _ => {}
+        }
+        r
+    }
+
+    fn lease_call(&mut self, frame: Vec<u8>) -> Result<LeaseReply, String> {
+        let r = self.call(frame).map_err(|e| e.to_string())?;
+        match r.error {
+            Some((_, m)) => Err(m),
+            None => Ok(self.last_lease()),
+        }
+    }
+
+    /// Grant; `id` 0 lets the server pick. Returns (id, granted ttl).
+    pub fn lease_grant(&mut self, ttl: i64, id: i64) -> Result<(i64, i64), String> {
+        let rid = self.id();
+        let f = self.enc.lease_grant_request(rid, ttl, id).to_vec();
+        self.lease_call(f).map(|r| (r.id, r.ttl))
+    }
+
+    /// Revoke; returns the header revision.
+    pub fn lease_revoke(&mut self, id: i64) -> Result<i64, String> {
+        let rid = self.id();
+        let f = self.enc.lease_revoke_request(rid, id).to_vec();
+        let r = self.call(f).map_err(|e| e.to_string())?;
+        match r.error {
+            Some((_, m)) => Err(m),
+            None => Ok(r.revision),
+        }
+    }
+
+    /// Keep-alive once; returns the TTL (0: the lease is gone).
+    pub fn lease_keep_alive(&mut self, id: i64) -> Result<i64, String> {
+        let rid = self.id();
+        let f = self.enc.lease_keep_alive_request(rid, id).to_vec();
+        self.lease_call(f).map(|r| r.ttl)
+    }
+
+    pub fn lease_ttl(&mut self, id: i64, keys: bool) -> Result<LeaseReply, String> {
+        let rid = self.id();
+        let f = self.enc.lease_time_to_live_request(rid, id, keys).to_vec();
+        self.lease_call(f)
+    }
+
+    pub fn lease_list(&mut self) -> Result<Vec<i64>, String> {
+        let rid = self.id();
+        let f = self.enc.lease_leases_request(rid).to_vec();
+        self.lease_call(f).map(|r| r.leases)
+    }
+
+    pub fn put_lease(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<Reply, String> {
+        let id = self.id();
+        let f = self
+            .enc
+            .put_request(
+                id,
+                &PutParams {
+                    key,
+                    value,
+                    lease,
+                    ..Default::default()
+                },
+            )
+            .to_vec();
+        let r = self.call(f).map_err(|e| e.to_string())?;
+        match &r.error {
+            Some((_, m)) => Err(m.clone()),
+            None => Ok(r),
+        }
+    }
+
+    /// Create a watch and return its first response (the created notice,
+    /// or a refusal).
+    pub fn watch(&mut self, p: &cairn_wire::WatchCreateParams<'_>) -> WatchReply {
+        let id = self.id();
+        let f = self.enc.watch_create_request(id, p).to_vec();
+        self.send(f).expect("send watch");
+        let r = self.recv().expect("watch reply");
+        assert_eq!(r.id, id, "the first answer is the created notice");
+        assert!(r.error.is_none(), "{:?}", r.error);
+        self.last_watch().expect("a watch response")
+    }
+
+    /// The next frame, which must be a watch response.
+    pub fn next_watch(&mut self) -> WatchReply {
+        let r = self.recv().expect("watch response");
+        assert!(r.error.is_none(), "{:?}", r.error);
+        self.last_watch().expect("a watch response")
+    }
+}
+
+// ---- reliability: linearizability checking, partition proxy, faults ----
+
+pub mod lin;
+pub mod proxy;
+
+/// A cluster whose inter-member traffic crosses one [`proxy::Proxy`] per
+/// member: each member listens on its real peer port, and the peer URLs in
+/// `--initial-cluster` name the proxies. See `proxy.rs` for how links are cut.
+pub struct ProxiedCluster {
+    pub cluster: Cluster,
+    pub proxies: Vec<proxy::Proxy>,
+    /// Member ids, by index (what the proxies key their rules on).
+    pub ids: Vec<u64>,
+}
+
+impl Cluster {
+    pub fn start_with_proxies(n: usize, extra: &[&str]) -> ProxiedCluster {
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let proxies: Vec<proxy::Proxy> = ports
+            .iter()
+            .map(|(_, peer)| proxy::Proxy::start(format!("127.0.0.1:{peer}").parse().unwrap()))
+            .collect();
+        let initial: Vec<String> = proxies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("m{}=http://127.0.0.1:{}", i + 1, p.port))
+            .collect();
+        let initial = initial.join(",");
+        let mut members = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let mut args: Vec<String> = vec![
+                "--initial-cluster".into(),
+                initial.clone(),
+                "--initial-cluster-token".into(),
+                "e2e-proxied".into(),
+                "--heartbeat-interval".into(),
+                "50".into(),
+                "--election-timeout".into(),
+                "500".into(),
+            ];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut s = Server {
+                child: None,
+                addr: format!("127.0.0.1:{}", ports[i].0).parse().unwrap(),
+                data_dir: dir.path().to_path_buf(),
+                peer_port: ports[i].1,
+                extra: args,
+                name: format!("m{}", i + 1),
+                wait_put: false,
+            };
+            s.spawn();
+            members.push(s);
+        }
+        let cluster = Cluster {
+            members,
+            _dirs: dirs,
+        };
+        cluster.wait_leader(Duration::from_secs(20));
+        let ids = cluster
+            .members
+            .iter()
+            .map(|m| {
+                let mut c = Client::connect_retry(m.addr, Duration::from_secs(10));
+                c.status().expect("status").member_id
+            })
+            .collect();
+        ProxiedCluster {
+            cluster,
+            proxies,
+            ids,
+        }
+    }
+}
+
+impl ProxiedCluster {
+    /// Cut member `k` off from the others, both ways.
+    pub fn isolate(&self, k: usize) {
+        for (j, p) in self.proxies.iter().enumerate() {
+            if j == k {
+                p.set_default(proxy::Mode::Drop);
+            } else {
+                p.set_from(self.ids[k], proxy::Mode::Drop);
+            }
+        }
+    }
+
+    /// Set the rule of the one-way link `from -> to`.
+    pub fn set_link(&self, from: usize, to: usize, mode: proxy::Mode) {
+        self.proxies[to].set_from(self.ids[from], mode);
+    }
+
+    /// Every link passes again.
+    pub fn heal(&self) {
+        for p in &self.proxies {
+            p.heal();
+        }
+    }
+}
+
+impl Server {
+    /// SIGSTOP / SIGCONT: the process stays, but stops answering anyone.
+    pub fn pause(&self, stopped: bool) {
+        if let Some(c) = &self.child {
+            let sig = if stopped { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
         }
     }
 }
