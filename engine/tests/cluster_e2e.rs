@@ -254,3 +254,34 @@ fn every_member_lists_every_members_client_urls() {
         }
     }
 }
+
+#[test]
+fn move_leader_hands_leadership_to_the_target() {
+    let cluster = Cluster::start(3, &[]);
+    let wait = Duration::from_secs(10);
+    let leader = cluster.wait_leader(wait);
+    let target = (leader + 1) % 3;
+    let target_id = Client::connect(cluster.members[target].addr)
+        .unwrap()
+        .status()
+        .unwrap()
+        .member_id;
+
+    // A follower refuses, as etcd's does.
+    let mut f = Client::connect(cluster.members[target].addr).unwrap();
+    let id = f.id();
+    let frame = f.enc.move_leader_request(id, target_id).to_vec();
+    let r = f.call(frame).unwrap();
+    assert_eq!(
+        r.error.map(|e| e.1).as_deref(),
+        Some("etcdserver: not leader")
+    );
+
+    let mut c = Client::connect(cluster.members[leader].addr).unwrap();
+    let id = c.id();
+    let frame = c.enc.move_leader_request(id, target_id).to_vec();
+    let r = c.call(frame).unwrap();
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(cluster.wait_leader(wait), target);
+    c.put_retry(b"after-move", b"ok", wait).unwrap();
+}

@@ -31,6 +31,8 @@ pub enum Class {
     KeepAlive,
     /// A watch request: served at once by the member's watch hub.
     Watch,
+    /// Leadership transfer: started by the leader, answered when done.
+    MoveLeader,
     /// Not served by this version; answered with `Unimplemented`.
     Unsupported,
 }
@@ -56,6 +58,7 @@ pub fn classify(body: &RequestBodyView<'_>) -> Class {
         RequestBodyView::WatchCreate(_)
         | RequestBodyView::WatchCancel(_)
         | RequestBodyView::WatchProgress(_) => Class::Watch,
+        RequestBodyView::MoveLeader(_) => Class::MoveLeader,
         _ => Class::Unsupported,
     }
 }

@@ -144,6 +144,9 @@ pub struct Shard {
     peers: Peers,
     request_timeout: Duration,
     incoming_snapshot: Option<IncomingSnapshot>,
+    /// A MoveLeader waiting for its target to lead: where to answer, the
+    /// request id, the target, the deadline.
+    pending_move: Option<(Origin, u64, u64, Instant)>,
     /// Every member's advertised client URLs, as far as known.
     client_urls: HashMap<u64, Vec<String>>,
     mvcc_config: MvccConfig,
@@ -325,6 +328,7 @@ impl Shard {
             peers,
             request_timeout,
             incoming_snapshot: None,
+            pending_move: None,
             client_urls: HashMap::from([(member_id, own_client_urls)]),
             mvcc_config,
             fs,
@@ -569,6 +573,11 @@ impl Shard {
                     .insert(seq, (origin, req.id, Instant::now() + self.request_timeout));
                 writes.push(payload.freeze());
             }
+            Class::MoveLeader => {
+                if let RequestBodyView::MoveLeader(m) = req.body {
+                    self.move_leader(origin, req.id, m.target_id());
+                }
+            }
             Class::LinearRead => reads.push((origin, frame)),
             Class::LocalRead => self.serve_read(origin, &frame),
             Class::Unsupported => {
@@ -578,6 +587,43 @@ impl Shard {
                 );
                 self.reply_error(origin, req.id, rpc::ErrorCode::Unimplemented, &msg);
             }
+        }
+    }
+
+    /// Start handing leadership to `target` (etcd's MoveLeader). Only the
+    /// leader can; the answer comes when the target leads, or after the
+    /// request timeout.
+    fn move_leader(&mut self, origin: Origin, id: u64, target: u64) {
+        let is_voter = self.node.status().conf_state.voters.contains(&target);
+        if !self.is_leader() {
+            self.reply_error(
+                origin,
+                id,
+                rpc::ErrorCode::FailedPrecondition,
+                "etcdserver: not leader",
+            );
+        } else if !is_voter {
+            self.reply_error(
+                origin,
+                id,
+                rpc::ErrorCode::FailedPrecondition,
+                "etcdserver: bad leader transferee",
+            );
+        } else if target == self.identity.member_id {
+            let header = self.header();
+            let frame = self.enc.move_leader_response(id, &header).to_vec();
+            self.router.reply(origin.executor, origin.conn, frame);
+        } else if self.pending_move.is_some() {
+            self.reply_error(
+                origin,
+                id,
+                rpc::ErrorCode::FailedPrecondition,
+                "etcdserver: leader transfer already in progress",
+            );
+        } else {
+            tracing::info!(target = %format!("{target:x}"), "transferring leadership");
+            self.node.transfer_leader(target);
+            self.pending_move = Some((origin, id, target, Instant::now() + self.request_timeout));
         }
     }
 
@@ -624,6 +670,14 @@ impl Shard {
                     }
                 }
                 self.leader = ss.leader;
+                if let Some((origin, id, target, _)) = self.pending_move {
+                    if ss.leader == target {
+                        self.pending_move = None;
+                        let header = self.header();
+                        let frame = self.enc.move_leader_response(id, &header).to_vec();
+                        self.router.reply(origin.executor, origin.conn, frame);
+                    }
+                }
             }
             if let Some(hs) = rd.hard_state {
                 self.term = hs.term;
@@ -884,6 +938,17 @@ impl Shard {
     /// with etcd's timeout error. The request may still be applied later.
     fn expire_requests(&mut self) {
         let now = Instant::now();
+        if let Some((origin, id, _, deadline)) = self.pending_move {
+            if deadline <= now {
+                self.pending_move = None;
+                self.reply_error(
+                    origin,
+                    id,
+                    rpc::ErrorCode::DeadlineExceeded,
+                    "etcdserver: request timed out, leader transfer took too long",
+                );
+            }
+        }
         let expired: Vec<u64> = self
             .pending_writes
             .iter()
