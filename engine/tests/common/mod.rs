@@ -302,12 +302,21 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
-        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
-        let initial: Vec<String> = ports
+        let advertised: Vec<u16> = ports.iter().map(|p| p.1).collect();
+        Cluster::launch(&ports, &advertised, "e2e-cluster", extra)
+    }
+
+    /// Start one member per (client port, peer port), with
+    /// `--initial-cluster` naming `advertised` peer ports (the real ones, or
+    /// proxies in front of them), and wait for a leader.
+    fn launch(ports: &[(u16, u16)], advertised: &[u16], token: &str, extra: &[&str]) -> Cluster {
+        let dirs: Vec<tempfile::TempDir> =
+            ports.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+        let initial: Vec<String> = advertised
             .iter()
             .enumerate()
-            .map(|(i, (_, peer))| format!("m{}=http://127.0.0.1:{peer}", i + 1))
+            .map(|(i, peer)| format!("m{}=http://127.0.0.1:{peer}", i + 1))
             .collect();
         let initial = initial.join(",");
         let mut members = Vec::new();
@@ -316,7 +325,7 @@ impl Cluster {
                 "--initial-cluster".into(),
                 initial.clone(),
                 "--initial-cluster-token".into(),
-                "e2e-cluster".into(),
+                token.into(),
                 "--heartbeat-interval".into(),
                 "50".into(),
                 "--election-timeout".into(),
@@ -648,48 +657,13 @@ pub struct ProxiedCluster {
 
 impl Cluster {
     pub fn start_with_proxies(n: usize, extra: &[&str]) -> ProxiedCluster {
-        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let proxies: Vec<proxy::Proxy> = ports
             .iter()
             .map(|(_, peer)| proxy::Proxy::start(format!("127.0.0.1:{peer}").parse().unwrap()))
             .collect();
-        let initial: Vec<String> = proxies
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("m{}=http://127.0.0.1:{}", i + 1, p.port))
-            .collect();
-        let initial = initial.join(",");
-        let mut members = Vec::new();
-        for (i, dir) in dirs.iter().enumerate() {
-            let mut args: Vec<String> = vec![
-                "--initial-cluster".into(),
-                initial.clone(),
-                "--initial-cluster-token".into(),
-                "e2e-proxied".into(),
-                "--heartbeat-interval".into(),
-                "50".into(),
-                "--election-timeout".into(),
-                "500".into(),
-            ];
-            args.extend(extra.iter().map(|s| s.to_string()));
-            let mut s = Server {
-                child: None,
-                addr: format!("127.0.0.1:{}", ports[i].0).parse().unwrap(),
-                data_dir: dir.path().to_path_buf(),
-                peer_port: ports[i].1,
-                extra: args,
-                name: format!("m{}", i + 1),
-                wait_put: false,
-            };
-            s.spawn();
-            members.push(s);
-        }
-        let cluster = Cluster {
-            members,
-            _dirs: dirs,
-        };
-        cluster.wait_leader(Duration::from_secs(20));
+        let advertised: Vec<u16> = proxies.iter().map(|p| p.port).collect();
+        let cluster = Cluster::launch(&ports, &advertised, "e2e-proxied", extra);
         let ids = cluster
             .members
             .iter()
