@@ -90,6 +90,10 @@ const SCRIPT: &[Step] = &[
     },
     step(&["get", "z"]),
     Step {
+        args: &["txn"],
+        stdin: "put x 1\n",
+    },
+    Step {
         args: &["txn", "-w", "json"],
         stdin: "mod(\"z\") > \"0\"\n\nget z\n\n\n",
     },

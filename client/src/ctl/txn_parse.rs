@@ -47,20 +47,11 @@ pub fn read_txn(
         Ok(())
     };
     prompt("compares:")?;
-    let compare = read_section(input)?
-        .iter()
-        .map(|line| parse_compare(line))
-        .collect::<Result<Vec<_>, _>>()?;
+    let compare = read_section(input, parse_compare)?;
     prompt("success requests (get, put, del):")?;
-    let success = read_section(input)?
-        .iter()
-        .map(|line| parse_op(line))
-        .collect::<Result<Vec<_>, _>>()?;
+    let success = read_section(input, parse_op)?;
     prompt("failure requests (get, put, del):")?;
-    let failure = read_section(input)?
-        .iter()
-        .map(|line| parse_op(line))
-        .collect::<Result<Vec<_>, _>>()?;
+    let failure = read_section(input, parse_op)?;
     Ok(Txn {
         compare,
         success,
@@ -68,9 +59,13 @@ pub fn read_txn(
     })
 }
 
-/// Lines up to the next empty one, trimmed. Like etcdctl, input that ends
-/// before the empty line is an error ("EOF").
-fn read_section(input: &mut dyn BufRead) -> Result<Vec<Vec<u8>>, CtlError> {
+/// Lines up to the next empty one, trimmed, each parsed as soon as it is
+/// read (so, as with etcdctl, a bad line is reported before a missing empty
+/// line). Input that ends before the empty line is an error ("EOF").
+fn read_section<T>(
+    input: &mut dyn BufRead,
+    parse: fn(&[u8]) -> Result<T, CtlError>,
+) -> Result<Vec<T>, CtlError> {
     let mut lines = Vec::new();
     loop {
         let mut line = Vec::new();
@@ -93,7 +88,7 @@ fn read_section(input: &mut dyn BufRead) -> Result<Vec<Vec<u8>>, CtlError> {
                 "more than {TXN_LINES_MAX} lines in one txn section"
             )));
         }
-        lines.push(trimmed.to_vec());
+        lines.push(parse(trimmed)?);
     }
 }
 

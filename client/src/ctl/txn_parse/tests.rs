@@ -97,6 +97,16 @@ fn errors_match_etcdctl() {
         (ExitCode::InvalidInput, "Error: EOF".to_string())
     );
     assert_eq!(error("mod(\"k\") > \"0\"").message, "EOF");
+    // A complete but bad line is reported before the missing empty line,
+    // as etcdctl reads and parses line by line.
+    let e = error("put x 1\n");
+    assert_eq!(
+        (e.code, e.to_string()),
+        (
+            ExitCode::InvalidInput,
+            "Error: malformed comparison: put x 1".to_string()
+        )
+    );
     assert_eq!(
         error("bad(\"k\") > \"0\"\n\n\n\n").message,
         "malformed comparison: bad(\"k\") > \"0\" (unknown target bad)"
