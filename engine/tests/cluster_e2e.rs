@@ -285,3 +285,106 @@ fn move_leader_hands_leadership_to_the_target() {
     assert_eq!(cluster.wait_leader(wait), target);
     c.put_retry(b"after-move", b"ok", wait).unwrap();
 }
+
+#[test]
+fn a_whole_cluster_restarts_from_its_data_dirs() {
+    let mut cluster = Cluster::start(3, &[]);
+    let wait = Duration::from_secs(15);
+    let leader = cluster.wait_leader(wait);
+    let keys: Vec<Vec<u8>> = (0..2000).map(key).collect();
+    let mut c = Client::connect(cluster.members[leader].addr).unwrap();
+    c.put_many(&keys, 200);
+    let rev = c
+        .get(RangeParams {
+            key: b"key",
+            range_end: b"kez",
+            count_only: true,
+            ..Default::default()
+        })
+        .revision;
+    drop(c);
+    for m in cluster.members.iter_mut() {
+        m.stop();
+    }
+    for m in cluster.members.iter_mut() {
+        m.spawn();
+    }
+    cluster.wait_leader(wait);
+    let mut hashes = Vec::new();
+    for m in &cluster.members {
+        let mut c = Client::connect_retry(m.addr, wait);
+        let deadline = std::time::Instant::now() + wait;
+        let r = loop {
+            let r = c.get(RangeParams {
+                key: b"key",
+                range_end: b"kez",
+                count_only: true,
+                ..Default::default()
+            });
+            if r.error.is_none() || std::time::Instant::now() > deadline {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(
+            r.count, 2000,
+            "{} lost acknowledged writes across a full restart: {:?}",
+            m.name, r.error
+        );
+        hashes.push(c.hash_kv(rev).hash);
+    }
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "members diverged: {hashes:?}"
+    );
+}
+
+#[test]
+fn a_member_of_another_cluster_cannot_disturb_this_one() {
+    let cluster = Cluster::start(3, &[]);
+    let wait = Duration::from_secs(10);
+    let leader = cluster.wait_leader(wait);
+    let term_before = Client::connect(cluster.members[leader].addr)
+        .unwrap()
+        .status()
+        .unwrap()
+        .raft_term;
+
+    // A member bootstrapped with another token lists one of this cluster's
+    // peer URLs as its peer: it dials that member, which refuses its Hello.
+    let dir = tempfile::tempdir().unwrap();
+    let victim_peer = cluster.members[0].peer_port;
+    let own_peer = common::free_port();
+    let mut stranger = common::Server {
+        child: None,
+        addr: format!("127.0.0.1:{}", common::free_port())
+            .parse()
+            .unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        peer_port: own_peer,
+        extra: vec![
+            "--initial-cluster".into(),
+            format!("s1=http://127.0.0.1:{own_peer},m1=http://127.0.0.1:{victim_peer}"),
+            "--initial-cluster-token".into(),
+            "another-cluster".into(),
+            "--heartbeat-interval".into(),
+            "50".into(),
+            "--election-timeout".into(),
+            "250".into(),
+        ],
+        name: "s1".into(),
+        wait_put: false,
+    };
+    stranger.spawn();
+    // Long enough for the stranger to campaign many times.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut c = Client::connect(cluster.members[leader].addr).unwrap();
+    let st = c.status().unwrap();
+    assert_eq!(st.leader, st.member_id, "the leader kept its leadership");
+    assert_eq!(
+        st.raft_term, term_before,
+        "no election was triggered by the stranger"
+    );
+    c.put_retry(b"undisturbed", b"yes", wait).unwrap();
+    stranger.kill9();
+}
