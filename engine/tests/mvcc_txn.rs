@@ -2,70 +2,12 @@
 //! writes, duplicate keys, op limits and checks before writing.
 
 use cairn_engine::mvcc::{
-    Compare, CompareResult, CompareTarget, DeleteRangeRequest, Error, EventKind, KeyValue, Mvcc,
-    MvccConfig, PutRequest, RangeRequest, RequestOp, ResponseOp, TxnRequest,
+    Compare, CompareResult, CompareTarget, Error, EventKind, Mvcc, MvccConfig, PutRequest,
+    RangeRequest, RequestOp, ResponseOp, TxnRequest,
 };
 
-fn mvcc() -> Mvcc {
-    Mvcc::new(MvccConfig::default())
-}
-
-fn put(m: &mut Mvcc, key: &[u8], value: &[u8]) -> i64 {
-    m.put(&PutRequest {
-        key,
-        value,
-        ..Default::default()
-    })
-    .expect("put")
-    .response
-    .revision
-}
-
-fn put_lease(m: &mut Mvcc, key: &[u8], value: &[u8], lease: i64) -> i64 {
-    m.put(&PutRequest {
-        key,
-        value,
-        lease,
-        ..Default::default()
-    })
-    .expect("put")
-    .response
-    .revision
-}
-
-fn get(m: &Mvcc, key: &[u8]) -> Option<KeyValue> {
-    let r = m
-        .range(&RangeRequest {
-            key,
-            ..Default::default()
-        })
-        .expect("range");
-    r.kvs.into_iter().next()
-}
-
-fn range<'a>(key: &'a [u8], range_end: &'a [u8]) -> RangeRequest<'a> {
-    RangeRequest {
-        key,
-        range_end,
-        ..Default::default()
-    }
-}
-
-fn put_op<'a>(key: &'a [u8], value: &'a [u8]) -> RequestOp<'a> {
-    RequestOp::Put(PutRequest {
-        key,
-        value,
-        ..Default::default()
-    })
-}
-
-fn del_op<'a>(key: &'a [u8], range_end: &'a [u8]) -> RequestOp<'a> {
-    RequestOp::DeleteRange(DeleteRangeRequest {
-        key,
-        range_end,
-        prev_kv: false,
-    })
-}
+mod mvcc_util;
+use mvcc_util::{del_op, get, mvcc, put, put_lease, put_op, range};
 
 fn cmp<'a>(key: &'a [u8], result: CompareResult, target: CompareTarget<'a>) -> Compare<'a> {
     Compare {
