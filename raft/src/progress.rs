@@ -160,8 +160,25 @@ impl Progress {
     /// The follower rejected an Append after `rejected`; `hint` is the
     /// highest index where it may match. Returns false for stale rejections.
     pub(crate) fn maybe_decr_to(&mut self, rejected: u64, hint: u64) -> bool {
+        if rejected <= self.matched && hint < self.matched && self.state != ProgressState::Snapshot
+        {
+            // The follower rejects an index it acknowledged, and says its
+            // log now ends before `matched`: it lost entries it had synced
+            // (a disk that dropped writes, a restored file backup, a damaged
+            // tail cut off by hand). Raft assumes this never happens, and
+            // ignoring it would leave the follower stuck for good. Probe again
+            // from where its log now ends. This is safe: the leader's commit
+            // index never moves back, and if the rejection was only a stale
+            // one from before the follower caught up, the cost is a resend of
+            // entries it already holds.
+            self.reset_state(ProgressState::Probe);
+            self.matched = hint;
+            self.next = hint + 1;
+            return true;
+        }
         if self.state == ProgressState::Replicate {
-            // Stale if it rejects something already matched; otherwise the
+            // Stale if it rejects something already matched (and the
+            // follower still holds `matched`, checked above); otherwise the
             // optimistic stream is wrong, restart just after `matched`.
             if rejected <= self.matched {
                 return false;
@@ -247,5 +264,21 @@ mod tests {
         assert!(!p.maybe_decr_to(4, 4), "stale: at or below match");
         assert!(p.maybe_decr_to(7, 5));
         assert_eq!(p.next, 5);
+    }
+
+    #[test]
+    fn a_follower_that_lost_acknowledged_entries_is_probed_again_from_its_end() {
+        let mut p = Progress::new(5, 4, 1000);
+        p.matched = 9;
+        p.become_replicate();
+        // It rejects index 9 and says its log ends at 6.
+        assert!(p.maybe_decr_to(9, 6));
+        assert_eq!(p.state, ProgressState::Probe);
+        assert_eq!((p.matched, p.next), (6, 7));
+        // A stale rejection from a follower that still holds `matched` is
+        // ignored, in either state.
+        assert!(!p.maybe_decr_to(5, 6));
+        p.become_replicate();
+        assert!(!p.maybe_decr_to(6, 6));
     }
 }
