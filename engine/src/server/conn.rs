@@ -50,7 +50,8 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
             addr,
             source: std::io::Error::other(e.to_string()),
         })?;
-        if router.executor() == 0 {
+        // One line per address, from the one executor that always listens.
+        if router.executor() == shared.cores - 1 {
             tracing::info!(%addr, "serving client requests");
         }
         let router = router.clone();
