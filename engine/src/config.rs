@@ -122,6 +122,13 @@ pub struct Config {
     #[arg(long, default_value_t = false, env = "CAIRN_NO_PIN")]
     pub no_pin: bool,
 
+    /// Microseconds an idle executor keeps polling before it sleeps. A
+    /// request that crosses executors then rarely pays for waking a
+    /// sleeping thread (tens of microseconds, more in a VM); 0 sleeps at
+    /// once, for hosts where idle executors must not burn CPU.
+    #[arg(long, default_value_t = 100, env = "CAIRN_SPIN_US")]
+    pub spin_us: u64,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info", env = "CAIRN_LOG_LEVEL")]
     pub log_level: String,
@@ -220,6 +227,12 @@ impl Config {
         self.client_listen_addrs()?;
         self.peer_listen_addrs()?;
         self.initial_members()?;
+        if self.spin_us > limits::SPIN_US_MAX {
+            return Err(ConfigError {
+                flag: "spin-us",
+                reason: format!("must be at most {} µs", limits::SPIN_US_MAX),
+            });
+        }
         if self.heartbeat_interval_ms == 0 {
             return Err(ConfigError {
                 flag: "heartbeat-interval",

@@ -243,3 +243,8 @@ pub const WATCHES_PER_CONN_MAX: usize = 4096;
 /// How often a watch created with `progress_notify` gets a progress
 /// notice while idle: etcd's default (10 minutes).
 pub const WATCH_PROGRESS_NOTIFY_MS: u64 = 10 * 60 * 1000;
+
+/// Longest an idle executor may poll before sleeping (`--spin-us`). Past a
+/// few milliseconds spinning only burns a core: by then a sleeping thread's
+/// wake-up costs far less than the time spent waiting.
+pub const SPIN_US_MAX: u64 = 10_000;

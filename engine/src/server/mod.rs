@@ -136,6 +136,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
 
     let handles = LocalExecutorPoolBuilder::new(placement)
         .name("cairn")
+        .spin_before_park(Duration::from_micros(shared.config.spin_us))
         .on_all_shards({
             let shared = shared.clone();
             move || {

@@ -745,15 +745,15 @@ impl Shard {
         entries: &[raft::Entry],
         hs: Option<raft::HardState>,
     ) -> Result<Lsn, String> {
-        let mut records: Vec<Record<'_>> = entries
-            .iter()
-            .map(|e| Record::Entry {
-                index: e.index,
-                term: e.term,
-                kind: super::raftlog::kind_code(e.kind),
-                payload: &e.data,
-            })
-            .collect();
+        // Sized up front: growing it by doubling costs reallocations onto
+        // fresh pages on every Ready of a busy shard.
+        let mut records: Vec<Record<'_>> = Vec::with_capacity(entries.len() + 1);
+        records.extend(entries.iter().map(|e| Record::Entry {
+            index: e.index,
+            term: e.term,
+            kind: super::raftlog::kind_code(e.kind),
+            payload: &e.data,
+        }));
         if let Some(hs) = hs {
             records.push(Record::HardState(wal::HardState {
                 term: hs.term,
