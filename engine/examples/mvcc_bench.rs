@@ -10,7 +10,7 @@ use cairn_engine::limits::MVCC_SNAPSHOT_CHUNK_BYTES_DEFAULT;
 use cairn_engine::mvcc::{Mvcc, MvccConfig, PutRequest, RangeRequest};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const VALUE_BYTES: usize = 256;
 
