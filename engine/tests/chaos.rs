@@ -395,16 +395,13 @@ fn a_torn_write_after_the_last_batch_is_cut_off_and_the_member_rejoins() {
 
 /// The last batch itself cut mid-record (its second half reads as zeros).
 /// Those entries were synced and acknowledged to the leader, so this is
-/// lost data, not a crash: the member starts, drops the batch as a torn
-/// tail, and then never catches up, because the leader ignores rejections
-/// at or below the index it knows the follower has (`maybe_decr_to` in
-/// raft/src/progress.rs). Behind `CAIRN_CHAOS_LOST_TAIL=1` until decided;
-/// see docs/reliability.md.
+/// lost data, not a crash: the member starts and drops the batch as a torn
+/// tail. It then rejects appends at an index the leader believed it held;
+/// the leader must probe it again from its new end (`maybe_decr_to` in
+/// raft/src/progress.rs) rather than ignore the rejections as stale, which
+/// left it behind for good before (docs/reliability.md, *Findings*).
 #[test]
 fn a_last_batch_cut_mid_record_is_dropped_and_the_member_rejoins() {
-    if std::env::var("CAIRN_CHAOS_LOST_TAIL").is_err() {
-        return;
-    }
     damage_tail_and_rejoin(|seg, end| {
         let cut = end - BLOCK_BYTES + 100;
         write_at(seg, cut, &vec![0u8; (end - cut) as usize]);
@@ -412,12 +409,9 @@ fn a_last_batch_cut_mid_record_is_dropped_and_the_member_rejoins() {
 }
 
 /// The same with the file itself truncated mid-record (shorter than its
-/// preallocated size). Behind `CAIRN_CHAOS_LOST_TAIL=1` as well.
+/// preallocated size).
 #[test]
 fn a_wal_segment_truncated_mid_record_is_recovered() {
-    if std::env::var("CAIRN_CHAOS_LOST_TAIL").is_err() {
-        return;
-    }
     damage_tail_and_rejoin(|seg, end| {
         let f = std::fs::OpenOptions::new()
             .write(true)
