@@ -156,6 +156,13 @@ impl MemStorage {
 
     /// Records a snapshot of the applied state at `index` with the given
     /// membership and payload; compaction is separate ([`Self::compact`]).
+    ///
+    /// The term is read from this storage's log, so the entry held here at
+    /// `index` must be the one the state machine applied. A state machine
+    /// restored from a leader's snapshot (a `Ready` lets it restore while
+    /// the snapshot is still being written) must wait until that snapshot
+    /// is installed here: until then the log may hold, at `index`, an
+    /// uncommitted entry the snapshot replaces.
     pub fn create_snapshot(&mut self, index: u64, cs: ConfState, data: Bytes) -> StorageResult<()> {
         if index <= self.snapshot.metadata.index {
             return Err(StorageError::Compacted);

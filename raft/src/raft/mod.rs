@@ -50,6 +50,12 @@ pub(crate) struct Raft<S: Storage> {
     pub is_learner: bool,
     /// Ticks since this node started (the lease clock).
     tick_count: u64,
+    /// Tick at which this node last accepted an Append, Heartbeat or
+    /// Snapshot from a leader. With lease reads, acknowledging one promises
+    /// that leader no vote for anyone else for an election timeout; the
+    /// promise must survive learning a higher term from a message that
+    /// names no leader (a vote response, say), which forgets `leader`.
+    leader_contact_tick: Option<u64>,
     /// A TimeoutNow went out this term: its target may win an election past
     /// the followers' leases at any time, so this leader's lease is void.
     lease_disabled: bool,
@@ -91,6 +97,7 @@ impl<S: Storage> Raft<S> {
             pending_conf_index: 0,
             is_learner: false,
             tick_count: 0,
+            leader_contact_tick: None,
             lease_disabled: false,
             election_elapsed: 0,
             heartbeat_elapsed: 0,
@@ -394,7 +401,19 @@ impl<S: Storage> Raft<S> {
         let heard = self.leader != 0 && self.election_elapsed < self.election_tick;
         let booting = self.read_only_option == ReadOnlyOption::LeaseBased
             && self.tick_count < self.election_tick as u64;
-        heard || booting
+        heard || booting || self.lease_promised()
+    }
+
+    /// With lease reads: whether this node acknowledged a leader within the
+    /// last election timeout, whatever term it has moved to since. Until
+    /// then that leader may serve reads counting on this node's vote, so
+    /// no one else may have it.
+    pub(crate) fn lease_promised(&self) -> bool {
+        self.check_quorum
+            && self.read_only_option == ReadOnlyOption::LeaseBased
+            && self
+                .leader_contact_tick
+                .is_some_and(|t| self.tick_count < t + self.election_tick as u64)
     }
 
     /// Whether the leader's lease covers the current tick.

@@ -59,6 +59,13 @@ impl<S: Storage> Raft<S> {
             return Ok(());
         }
 
+        if matches!(
+            m.kind,
+            MessageKind::Append | MessageKind::Heartbeat | MessageKind::Snapshot
+        ) {
+            // From the leader of our (possibly just adopted) term.
+            self.leader_contact_tick = Some(self.tick_count());
+        }
         match m.kind {
             MessageKind::Vote | MessageKind::PreVote => {
                 self.handle_vote_request(m);
@@ -85,6 +92,11 @@ impl<S: Storage> Raft<S> {
             || (self.vote == 0 && self.leader == 0)
             // A pre-vote for a future term is judged on the log alone.
             || (pre && m.term > self.term);
+        // Reaching this term may have made us forget a leader we promised
+        // a lease to; the promise still holds (a transfer is the leader's
+        // own wish and voids its lease).
+        let can_vote =
+            can_vote && (self.vote == m.from || m.campaign_transfer || !self.lease_promised());
         let resp_kind = if pre {
             MessageKind::PreVoteResponse
         } else {

@@ -77,6 +77,17 @@ impl Checker {
         }
     }
 
+    /// A node recorded a snapshot of its own applied state at (`index`,
+    /// `term`): that position must hold the committed entry.
+    pub fn on_local_snapshot(&mut self, id: u64, index: u64, term: u64) {
+        if let Some((t, _)) = self.committed.get(index as usize - 1) {
+            assert_eq!(
+                *t, term,
+                "node {id} records a snapshot at {index} with a term that was not committed there"
+            );
+        }
+    }
+
     pub fn on_new_leader(&mut self, id: u64, term: u64, log: &BTreeMap<u64, Entry>) {
         let Some((&first, _)) = log.first_key_value() else {
             return;

@@ -391,6 +391,15 @@ impl Cluster {
         let Some(raw) = node.raw.as_mut() else { return };
         let applied = node.applied;
         let keep = self.rng.below(8);
+        // The state machine may already be restored from a leader's
+        // snapshot whose write to storage is still pending (Ready allows
+        // applying while persisting). Until that write lands, storage still
+        // holds the old log, whose entry at `applied` may be a different,
+        // never-committed one: a snapshot recorded now would carry its term
+        // and, after a crash, resurrect that entry as committed.
+        if node.pending.iter().any(|w| w.snapshot.is_some()) {
+            return;
+        }
         let st = raw.storage_mut();
         let durable_last = st.last_index().unwrap_or(0);
         if applied == 0 || applied > durable_last {
@@ -400,6 +409,8 @@ impl Cluster {
             .create_snapshot(applied, node.conf_state.clone(), Bytes::new())
             .is_ok()
         {
+            let term = st.snapshot().map_or(0, |s| s.metadata.term);
+            self.checker.on_local_snapshot(id, applied, term);
             let _ = st.compact(applied.saturating_sub(keep).max(1));
         }
     }
