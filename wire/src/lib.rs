@@ -89,6 +89,8 @@
 //! # Ok::<(), WireError>(())
 //! ```
 
+#[cfg(feature = "etcd-proto")]
+pub mod etcdpb;
 pub mod generated;
 pub mod limits;
 
