@@ -132,6 +132,55 @@ pub struct Config {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info", env = "CAIRN_LOG_LEVEL")]
     pub log_level: String,
+
+    /// Interpret --auto-compaction-retention as a duration (`periodic`) or
+    /// as a number of revisions to keep (`revision`).
+    #[arg(long, default_value = "periodic", env = "CAIRN_AUTO_COMPACTION_MODE")]
+    pub auto_compaction_mode: crate::server::compaction::Mode,
+
+    /// Auto compaction retention: `periodic` mode takes a duration (`1h`,
+    /// `30m`, or a bare number of hours), `revision` mode a number of
+    /// revisions. 0 turns auto compaction off.
+    #[arg(long, default_value = "0", env = "CAIRN_AUTO_COMPACTION_RETENTION")]
+    pub auto_compaction_retention: String,
+
+    /// How often `revision` mode checks whether to compact (etcd: 5m).
+    /// Hidden: for tests that cannot wait five minutes.
+    #[arg(
+        long,
+        default_value = "5m",
+        hide = true,
+        value_parser = crate::server::compaction::parse_duration
+    )]
+    pub experimental_auto_compaction_revision_interval: std::time::Duration,
+
+    /// Check the member's data against its peers' before serving.
+    #[arg(
+        long,
+        default_value_t = false,
+        env = "CAIRN_EXPERIMENTAL_INITIAL_CORRUPT_CHECK"
+    )]
+    pub experimental_initial_corrupt_check: bool,
+
+    /// How often the leader compares every member's hash of the store
+    /// (`0s`: never).
+    #[arg(
+        long,
+        default_value = "0s",
+        env = "CAIRN_EXPERIMENTAL_CORRUPT_CHECK_TIME",
+        value_parser = crate::server::compaction::parse_duration
+    )]
+    pub experimental_corrupt_check_time: std::time::Duration,
+
+    /// Test only: at start-up, write `key=value` into this member's index
+    /// alone, outside the log, to make it diverge from its peers (so the
+    /// corruption check can be tested). Never use it on real data.
+    #[arg(long, hide = true)]
+    pub experimental_test_inject_divergent_kv: Option<String>,
+
+    /// TLS on the client and peer ports (see `server::tls`).
+    #[command(flatten)]
+    pub tls: crate::server::tls::TlsFlags,
 }
 
 /// `--initial-cluster-state`.
@@ -227,6 +276,7 @@ impl Config {
         self.client_listen_addrs()?;
         self.peer_listen_addrs()?;
         self.initial_members()?;
+        crate::server::tls::check_flags(self)?;
         if self.spin_us > limits::SPIN_US_MAX {
             return Err(ConfigError {
                 flag: "spin-us",
@@ -264,6 +314,7 @@ impl Config {
                 reason: "must be positive".into(),
             });
         }
+        crate::server::compaction::Policy::from_config(self)?;
         if self.snapshot_count == 0 {
             return Err(ConfigError {
                 flag: "snapshot-count",
@@ -296,15 +347,18 @@ fn parse_url_list(flag: &'static str, s: &str) -> Result<Vec<SocketAddr>, Config
     Ok(addrs)
 }
 
-/// Parse `http://host:port` (or a bare `host:port`) into a socket address.
+/// Parse `http://host:port`, `https://host:port` or a bare `host:port`
+/// into a socket address.
 /// `localhost` means 127.0.0.1, as it does for etcd's default URLs.
 pub fn parse_url(flag: &'static str, url: &str) -> Result<SocketAddr, ConfigError> {
     let bad = |reason: String| ConfigError { flag, reason };
-    let rest = if let Some(r) = url.strip_prefix("http://") {
+    // https:// switches TLS on for the listener (server::tls); the address
+    // is parsed the same way.
+    let rest = if let Some(r) = url.strip_prefix("http://").or(url.strip_prefix("https://")) {
         r
-    } else if url.starts_with("https://") || url.starts_with("unix://") {
+    } else if url.starts_with("unix://") {
         return Err(bad(format!(
-            "{url:?}: only http:// URLs are supported so far"
+            "{url:?}: only http:// and https:// URLs are supported so far"
         )));
     } else if url.contains("://") {
         return Err(bad(format!("{url:?}: unknown URL scheme")));

@@ -2,6 +2,7 @@
 //! it, the thread-per-core server behind the `cairn` binary.
 
 pub mod config;
+pub mod failpoint;
 pub mod io;
 pub mod lease;
 pub mod limits;

@@ -232,9 +232,10 @@ pub const LEASE_REVOKE_RETRY_MS: u64 = 3000;
 pub const WATCH_PUSH_WINDOW: usize = 256;
 
 /// A connection's outbound queue: one answer per admitted request plus the
-/// push window, so neither an answer nor a pushed watch frame ever finds it
-/// full while the connection is open.
-pub const CONN_OUTBOUND_WITH_PUSHES: usize = CONN_OUTBOUND_CAPACITY + WATCH_PUSH_WINDOW;
+/// push windows (watches, and one backup stream), so neither an answer nor a
+/// pushed frame ever finds it full while the connection is open.
+pub const CONN_OUTBOUND_WITH_PUSHES: usize =
+    CONN_OUTBOUND_CAPACITY + WATCH_PUSH_WINDOW + BACKUP_PUSH_WINDOW;
 
 /// Watches on one connection (etcd has no limit; this bounds the shard's
 /// work and memory per client).
@@ -244,7 +245,117 @@ pub const WATCHES_PER_CONN_MAX: usize = 4096;
 /// notice while idle: etcd's default (10 minutes).
 pub const WATCH_PROGRESS_NOTIFY_MS: u64 = 10 * 60 * 1000;
 
+/// Learners in a cluster at once: etcd's `maxLearners`. A learner costs
+/// the leader a replication stream without adding fault tolerance.
+pub const LEARNERS_MAX: usize = 1;
+
+/// A learner may be promoted once its log holds this share (in percent) of
+/// the leader's: etcd's `readyPercentThreshold`, so a promoted voter does
+/// not stall commits while it catches up.
+pub const LEARNER_READY_PERCENT: u64 = 90;
+
+/// Members added by a `MemberAdd` entry whose conf change has not applied
+/// yet. Normally one at a time (Raft allows one pending conf change); a
+/// stage whose conf change was refused is dropped, oldest first, past this.
+pub const STAGED_MEMBERS_MAX: usize = 8;
+
+// ---- maintenance: backups, compaction, corruption checks ----
+
+/// Size a backup stream's chunk aims for. One chunk is cut per pass of the
+/// shard's loop, between write batches, so this bounds the pause a backup
+/// adds to a pass (well under a millisecond) and the bytes of one pushed
+/// frame.
+pub const BACKUP_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Backup chunks pushed to a connection and not yet written to its socket:
+/// a client that reads slowly holds at most this many chunks of the
+/// shard's memory (about 1 MiB), and the stream simply waits for it.
+pub const BACKUP_PUSH_WINDOW: usize = 4;
+
+/// Backups streaming at once per member. Each holds compaction while it
+/// runs (like the member's own snapshots), so a few are plenty.
+pub const BACKUP_STREAMS_MAX: usize = 4;
+
+// A backup chunk may exceed its target by one version, like any snapshot
+// chunk, and must still fit a snapshot file's chunk.
+const _: () = assert!(BACKUP_CHUNK_BYTES + (2 << 20) <= SNAP_CHUNK_BYTES_MAX);
+
+// ---- etcd gRPC API and HTTP on the client port ----
+
+/// gRPC message overhead allowed above `--max-request-bytes`: a request's
+/// protobuf framing (tags, lengths, txn nesting) next to its keys and
+/// values, as etcd adds its own margin to the same flag.
+pub const GRPC_MESSAGE_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// Concurrent HTTP/2 streams one gRPC connection may open; etcd's default
+/// (`--max-concurrent-streams`) is unlimited, but every stream holds a task
+/// and buffers here, so a client gets a bounded number and waits for more.
+pub const GRPC_STREAMS_PER_CONN_MAX: u32 = 1024;
+
+/// The largest HTTP/1 request head: only `GET /health` and friends are
+/// served, whose heads are a few hundred bytes.
+pub const HTTP_HEAD_BYTES_MAX: usize = 8 * 1024;
+
+/// How long a plain HTTP request may take to arrive or a health probe to be
+/// answered before the connection is closed (etcd's health check waits a
+/// similar few seconds for its read).
+pub const HTTP_TIMEOUT_MS: u64 = 5_000;
+
+/// A member joining a running cluster asks the members it was given who
+/// it is this often until one answers (the `MemberAdd` may still be on its
+/// way through the log).
+pub const JOIN_RETRY_MS: u64 = 500;
+
 /// Longest an idle executor may poll before sleeping (`--spin-us`). Past a
 /// few milliseconds spinning only burns a core: by then a sleeping thread's
 /// wake-up costs far less than the time spent waiting.
 pub const SPIN_US_MAX: u64 = 10_000;
+
+/// How long a corruption check waits for one peer's HashKV answer before
+/// skipping that peer for the round (a member that is down must not hold
+/// the check up).
+pub const CORRUPT_CHECK_PEER_TIMEOUT_MS: u64 = 2000;
+
+/// How long the start-up corruption check waits to learn every peer's
+/// client URL (they arrive with the peers' first messages) before it
+/// compares with the peers it knows.
+pub const CORRUPT_INITIAL_CHECK_WAIT_MS: u64 = 10_000;
+
+/// How long a TLS handshake on the client or peer port may take before the
+/// connection is dropped: a few round trips and two signatures take
+/// milliseconds, so only a stalled or hostile peer gets near this, and it
+/// must not hold a task and a socket for longer.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+/// Members (voters and learners) in the member table. etcd advises at most
+/// seven voters; this leaves room for growth and replacement while keeping
+/// the table's share of the snapshot metadata bounded (below).
+pub const MEMBERS_MAX: usize = 32;
+
+/// Longest member name kept in the member table (a longer `--name` is
+/// listed as empty).
+pub const MEMBER_NAME_BYTES_MAX: usize = 128;
+
+/// Peer URLs of one member, and their total length.
+pub const MEMBER_PEER_URLS_MAX: usize = 8;
+pub const MEMBER_PEER_URLS_BYTES_MAX: usize = 400;
+
+/// Removed member ids remembered so that none is given out again. Ids mix
+/// a log index into a 64-bit hash, so forgetting the oldest (smallest)
+/// beyond this costs nothing in practice.
+pub const REMOVED_MEMBER_IDS_MAX: usize = 4096;
+
+/// Largest encoding of one member: id, flag, name, URLs with their
+/// length prefixes.
+pub const MEMBER_RECORD_BYTES_MAX: usize =
+    8 + 1 + 2 + MEMBER_NAME_BYTES_MAX + 2 + MEMBER_PEER_URLS_MAX * 2 + MEMBER_PEER_URLS_BYTES_MAX;
+
+// The member table and the leases share the snapshot metadata.
+const _: () = assert!(
+    LEASES_MAX * 16
+        + 64
+        + (MEMBERS_MAX + STAGED_MEMBERS_MAX) * MEMBER_RECORD_BYTES_MAX
+        + REMOVED_MEMBER_IDS_MAX * 8
+        + 12
+        <= SNAP_META_BYTES_MAX
+);

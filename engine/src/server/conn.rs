@@ -20,10 +20,11 @@ use bytes::Bytes;
 use cairn_wire::{check_preface, decode_request, rpc, Channel, Encoder, FrameDecoder, WireError};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::LocalReceiver;
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpListener;
 use glommio::task::JoinHandle;
 
 use super::route::{ConnId, Out, Router, ToShard};
+use super::sniff;
 use super::{ServerError, Shared};
 use crate::limits;
 
@@ -52,7 +53,7 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
         })?;
         // One line per address, from the one executor that always listens.
         if router.executor() == shared.cores - 1 {
-            tracing::info!(%addr, "serving client requests");
+            tracing::info!(%addr, tls = super::tls::client_listener_is_tls(addr), "serving client requests");
         }
         let router = router.clone();
         let shared = shared.clone();
@@ -63,7 +64,11 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
                         let router = router.clone();
                         let shared = shared.clone();
                         glommio::spawn_local(async move {
-                            serve(shared, router, stream).await;
+                            // https:// listeners complete the TLS handshake
+                            // before anything is read.
+                            if let Some(stream) = super::tls::accept_client(addr, stream).await {
+                                serve(shared, router, stream).await;
+                            }
                         })
                         .detach();
                     }
@@ -84,14 +89,14 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
 }
 
 /// Serve one connection until the client closes it or breaks the protocol.
-async fn serve(shared: Arc<Shared>, router: Rc<Router>, stream: TcpStream) {
+async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::MaybeTls) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let (mut rd, wr) = futures_lite::io::split(stream);
 
     let mut preface = [0u8; cairn_wire::limits::PREFACE_BYTES];
     let got = glommio::timer::timeout(Duration::from_millis(limits::PREFACE_TIMEOUT_MS), async {
-        rd.read_exact(&mut preface)
+        stream
+            .read_exact(&mut preface)
             .await
             .map_err(glommio::GlommioError::IoError)
     })
@@ -101,9 +106,19 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, stream: TcpStream) {
         return;
     }
     if let Err(e) = check_preface(&preface, Channel::Client) {
-        tracing::info!(?peer, "closing connection: {e}");
+        // Not native: the same port serves etcd's gRPC API and HTTP.
+        match sniff::sniff(&preface) {
+            Some(sniff::Protocol::Http2) => {
+                super::grpc::serve(shared, router, sniff::Replay::new(&preface, stream)).await;
+            }
+            Some(sniff::Protocol::Http1) => {
+                super::http::serve(shared, router, sniff::Replay::new(&preface, stream)).await;
+            }
+            None => tracing::info!(?peer, "closing connection: {e}"),
+        }
         return;
     }
+    let (mut rd, wr) = futures_lite::io::split(stream);
 
     let (conn, out_rx) = router.register();
     let inflight = Rc::new(Inflight::new());

@@ -13,6 +13,7 @@
 //! cairn-identity 1
 //! cluster-id <16 hex digits>
 //! member-id <16 hex digits>
+//! state existing                                                (only for a member that joined a running cluster)
 //! member <16 hex digits> <name> <peer-url>[,<peer-url>...]     (one per initial member)
 //! crc32 <8 hex digits>                                          (of every line above)
 //! ```
@@ -28,6 +29,9 @@ pub struct Identity {
     pub member_id: u64,
     /// The initial members: (id, name, peer URLs).
     pub members: Vec<(u64, String, Vec<String>)>,
+    /// Joined a running cluster (`--initial-cluster-state existing`): the
+    /// membership comes from the leader's snapshot, not from `members`.
+    pub joined: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,11 +113,8 @@ impl Identity {
             cluster_id: cluster_id(&ids, token),
             member_id: me,
             members,
+            joined: false,
         })
-    }
-
-    pub fn voter_ids(&self) -> Vec<u64> {
-        self.members.iter().map(|m| m.0).collect()
     }
 
     fn encode(&self) -> String {
@@ -121,6 +122,9 @@ impl Identity {
         s.push_str("cairn-identity 1\n");
         s.push_str(&format!("cluster-id {:016x}\n", self.cluster_id));
         s.push_str(&format!("member-id {:016x}\n", self.member_id));
+        if self.joined {
+            s.push_str("state existing\n");
+        }
         for (id, name, urls) in &self.members {
             s.push_str(&format!("member {id:016x} {name} {}\n", urls.join(",")));
         }
@@ -154,7 +158,12 @@ impl Identity {
         let cluster_id = hex(lines.next().and_then(|l| l.strip_prefix("cluster-id ")))?;
         let member_id = hex(lines.next().and_then(|l| l.strip_prefix("member-id ")))?;
         let mut members = Vec::new();
+        let mut joined = false;
         for line in lines {
+            if line == "state existing" {
+                joined = true;
+                continue;
+            }
             let mut f = line
                 .strip_prefix("member ")
                 .ok_or_else(|| bad("unexpected line"))?
@@ -177,6 +186,7 @@ impl Identity {
             cluster_id,
             member_id,
             members,
+            joined,
         })
     }
 
@@ -186,28 +196,47 @@ impl Identity {
         member_dir: &Path,
         config: &Config,
     ) -> Result<(Identity, bool), IdentityError> {
+        if let Some(identity) = Identity::load(member_dir)? {
+            return Ok((identity, false));
+        }
+        let identity = Identity::from_config(config)?;
+        identity.save(member_dir)?;
+        Ok((identity, true))
+    }
+
+    /// The identity written by an earlier start, if any.
+    pub fn load(member_dir: &Path) -> Result<Option<Identity>, IdentityError> {
         let path = member_dir.join("identity");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(Identity::decode(&path, &text)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(IdentityError::Io {
+                op: "read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Write the identity durably (temporary file, fsync, rename, fsync of
+    /// the directory), so a crash leaves the old file or the new one.
+    pub fn save(&self, member_dir: &Path) -> Result<(), IdentityError> {
         let io = |op: &'static str, path: &Path| {
             let path = path.to_path_buf();
             move |source| IdentityError::Io { op, path, source }
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => return Ok((Identity::decode(&path, &text)?, false)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("read", &path)(e)),
-        }
-        let identity = Identity::from_config(config)?;
+        let path = member_dir.join("identity");
         std::fs::create_dir_all(member_dir).map_err(io("create", member_dir))?;
         let tmp = member_dir.join("identity.tmp");
         let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        f.write_all(identity.encode().as_bytes())
+        f.write_all(self.encode().as_bytes())
             .map_err(io("write", &tmp))?;
         f.sync_all().map_err(io("fsync", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
         std::fs::File::open(member_dir)
             .and_then(|d| d.sync_all())
             .map_err(io("fsync", member_dir))?;
-        Ok((identity, true))
+        Ok(())
     }
 }
 
@@ -234,6 +263,14 @@ mod tests {
         let (again, created) = Identity::load_or_create(dir.path(), &config).unwrap();
         assert!(!created);
         assert_eq!(first, again);
+
+        let joined = Identity {
+            joined: true,
+            ..first.clone()
+        };
+        let other = tempfile::tempdir().unwrap();
+        joined.save(other.path()).unwrap();
+        assert_eq!(Identity::load(other.path()).unwrap(), Some(joined));
 
         let path = dir.path().join("identity");
         let text = std::fs::read_to_string(&path)

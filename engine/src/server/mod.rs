@@ -19,14 +19,24 @@
 //! to a connection that reads slowly (`docs/watch-lease.md`).
 
 mod apply;
+pub mod compaction;
 mod conn;
+mod corrupt;
+mod grpc;
+mod http;
 mod lease;
+mod maintenance;
+mod members;
 mod meta;
+mod metrics;
 mod peer;
 mod raftlog;
+pub mod restore;
 mod route;
 mod shard;
 mod snapshot;
+mod sniff;
+pub mod tls;
 mod watch;
 
 use std::rc::Rc;
@@ -56,6 +66,8 @@ pub enum ServerError {
     },
     #[error("{0}")]
     Shard(String),
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// State every executor can read: fixed at start-up, except the stop flag and
@@ -107,6 +119,7 @@ fn usable_cpus() -> usize {
 /// Run the server until SIGINT or SIGTERM, or until a fatal error.
 pub fn run(config: Config) -> Result<(), ServerError> {
     config.validate()?;
+    tls::install(&config)?;
     let cores = if config.cores == 0 {
         usable_cpus()
     } else {

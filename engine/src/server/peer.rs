@@ -11,7 +11,17 @@
 //! Inbound connections start with the peer preface and a Hello naming the
 //! cluster and both members. A connection from another cluster, or meant
 //! for another member, is refused and logged.
+//!
+//! A member joining a running cluster (`--initial-cluster-state existing`)
+//! knows only the peer URLs of `--initial-cluster`, not the ids behind
+//! them, nor its own id (the cluster chose it when `MemberAdd` applied). It
+//! dials each URL with a *join query*: a Hello with cluster, from and to all
+//! 0 whose URL list carries the joiner's own peer URLs. The member that
+//! answers writes back one Hello on the same connection — its cluster id,
+//! its own id as `from`, and as `to` the id its member table gives those
+//! peer URLs (0 if none) — and closes it. See [`discover`].
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -27,13 +37,18 @@ use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 
+use super::members::Members;
 use super::shard::Event;
 use crate::limits;
 
 /// The outbound side: one queue per peer.
 pub struct Peers {
     me: u64,
+    cluster_id: u64,
+    client_urls: Rc<Vec<String>>,
     queues: HashMap<u64, Rc<LocalSender<Vec<u8>>>>,
+    /// Where each peer's sender task dials.
+    addrs: HashMap<u64, SocketAddr>,
     enc: Encoder,
 }
 
@@ -66,25 +81,48 @@ impl Peers {
         listen: &[SocketAddr],
         peers: Vec<PeerAddr>,
         events: Rc<LocalSender<Event>>,
+        members: Rc<RefCell<Members>>,
     ) -> std::io::Result<Peers> {
         for addr in listen {
             let listener =
                 TcpListener::bind(*addr).map_err(|e| std::io::Error::other(e.to_string()))?;
             tracing::info!(%addr, "serving peer traffic");
             let events = events.clone();
-            glommio::spawn_local(accept_loop(listener, cluster_id, me, events)).detach();
+            let members = members.clone();
+            glommio::spawn_local(accept_loop(listener, cluster_id, me, events, members)).detach();
         }
-        let mut queues = HashMap::new();
-        for p in peers {
-            let (tx, rx) = local_channel::new_bounded(limits::PEER_QUEUE_FRAMES_MAX);
-            queues.insert(p.id, Rc::new(tx));
-            glommio::spawn_local(send_loop(cluster_id, me, client_urls.clone(), p, rx)).detach();
-        }
-        Ok(Peers {
+        let mut out = Peers {
             me,
-            queues,
+            cluster_id,
+            client_urls,
+            queues: HashMap::new(),
+            addrs: HashMap::new(),
             enc: Encoder::new(),
-        })
+        };
+        for p in peers {
+            out.add(p);
+        }
+        Ok(out)
+    }
+
+    /// Start sending to a peer (a member added at runtime, or one whose
+    /// address changed: the old sender stops and a new one dials).
+    pub fn add(&mut self, p: PeerAddr) {
+        if p.id == self.me || self.addrs.get(&p.id) == Some(&p.addr) {
+            return;
+        }
+        self.remove(p.id);
+        let (tx, rx) = local_channel::new_bounded(limits::PEER_QUEUE_FRAMES_MAX);
+        self.queues.insert(p.id, Rc::new(tx));
+        self.addrs.insert(p.id, p.addr);
+        let task = send_loop(self.cluster_id, self.me, self.client_urls.clone(), p, rx);
+        glommio::spawn_local(task).detach();
+    }
+
+    /// Stop sending to a peer: dropping its queue ends its sender task.
+    pub fn remove(&mut self, id: u64) {
+        self.queues.remove(&id);
+        self.addrs.remove(&id);
     }
 
     /// The outbound queue of a peer, for a task that must wait for room
@@ -290,7 +328,10 @@ async fn send_loop(
     loop {
         let connected =
             glommio::timer::timeout(Duration::from_millis(limits::PEER_DIAL_TIMEOUT_MS), async {
-                TcpStream::connect(peer.addr).await
+                let s = TcpStream::connect(peer.addr).await?;
+                super::tls::dial_peer(s, peer.addr)
+                    .await
+                    .map_err(glommio::GlommioError::IoError)
             })
             .await;
         let mut stream = match connected {
@@ -299,7 +340,14 @@ async fn send_loop(
                 tracing::debug!(peer = %format!("{:x}", peer.id), addr = %peer.addr, "cannot reach peer: {e}");
                 // Drop what queued up meanwhile: Raft resends what matters,
                 // and stale messages only slow the peer's catch-up.
-                while let Some(Some(_)) = futures_lite::future::poll_once(rx.recv()).await {}
+                loop {
+                    match futures_lite::future::poll_once(rx.recv()).await {
+                        Some(Some(_)) => {}
+                        // The peer was removed: stop dialing it.
+                        Some(None) => return,
+                        None => break,
+                    }
+                }
                 glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
                 backoff_ms = (backoff_ms * 2).min(limits::PEER_RECONNECT_BACKOFF_MAX_MS);
                 continue;
@@ -338,13 +386,18 @@ async fn accept_loop(
     cluster_id: u64,
     me: u64,
     events: Rc<LocalSender<Event>>,
+    members: Rc<RefCell<Members>>,
 ) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
                 let events = events.clone();
+                let members = members.clone();
                 glommio::spawn_local(async move {
-                    if let Err(e) = serve_peer(stream, cluster_id, me, events).await {
+                    let Some(stream) = super::tls::accept_peer(stream).await else {
+                        return;
+                    };
+                    if let Err(e) = serve_peer(stream, cluster_id, me, events, members).await {
                         tracing::warn!("closing peer connection: {e}");
                     }
                 })
@@ -359,10 +412,11 @@ async fn accept_loop(
 }
 
 async fn serve_peer(
-    mut stream: TcpStream,
+    mut stream: super::tls::MaybeTls,
     cluster_id: u64,
     me: u64,
     events: Rc<LocalSender<Event>>,
+    members: Rc<RefCell<Members>>,
 ) -> Result<(), String> {
     let mut preface = [0u8; cairn_wire::limits::PREFACE_BYTES];
     stream
@@ -385,6 +439,24 @@ async fn serve_peer(
         while let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
             let view = decode_peer_frame(frame).map_err(|e| e.to_string())?;
             match view.message {
+                PeerMessageView::Hello(h) if h.cluster_id() == 0 && h.from() == 0 => {
+                    let urls: Vec<String> = h
+                        .client_urls()
+                        .into_iter()
+                        .flatten()
+                        .map(str::to_string)
+                        .collect();
+                    let joiner = members.borrow().by_peer_url(&urls).map_or(0, |m| m.id);
+                    tracing::info!(
+                        joiner = %format!("{joiner:x}"),
+                        ?urls,
+                        "answering a join query"
+                    );
+                    let mut enc = Encoder::new();
+                    let answer = enc.hello(cluster_id, me, joiner, &[]).to_vec();
+                    stream.write_all(&answer).await.map_err(|e| e.to_string())?;
+                    return Ok(());
+                }
                 PeerMessageView::Hello(h) => {
                     if h.cluster_id() != cluster_id {
                         return Err(format!(
@@ -470,6 +542,76 @@ async fn serve_peer(
                     }
                 }
             }
+        }
+    }
+}
+
+/// What a member joining a running cluster learns from its peers.
+pub struct Joined {
+    pub cluster_id: u64,
+    pub member_id: u64,
+    pub peers: Vec<PeerAddr>,
+}
+
+/// One round of join queries to `addrs` (see the module docs). `None`
+/// until some member's table holds `own_peer_urls` (the `MemberAdd` has
+/// not applied there yet) or no member answered; the caller retries.
+pub async fn discover(addrs: &[SocketAddr], own_peer_urls: &[String]) -> Option<Joined> {
+    let urls: Vec<&str> = own_peer_urls.iter().map(String::as_str).collect();
+    let mut peers = Vec::new();
+    let mut found: Option<(u64, u64)> = None;
+    for addr in addrs {
+        let asked =
+            glommio::timer::timeout(Duration::from_millis(limits::PEER_DIAL_TIMEOUT_MS), async {
+                Ok(join_query(*addr, &urls).await)
+            })
+            .await;
+        let Ok(Ok((cluster_id, from, to))) = asked else {
+            tracing::debug!(%addr, "no answer to the join query");
+            continue;
+        };
+        peers.push(PeerAddr {
+            id: from,
+            addr: *addr,
+        });
+        if to != 0 {
+            found = Some((cluster_id, to));
+        }
+    }
+    let (cluster_id, member_id) = found?;
+    Some(Joined {
+        cluster_id,
+        member_id,
+        peers,
+    })
+}
+
+/// Ask one member; returns (cluster id, its id, the id it gives us).
+async fn join_query(addr: SocketAddr, own_peer_urls: &[&str]) -> Result<(u64, u64, u64), String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let mut stream = super::tls::dial_peer(stream, addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut enc = Encoder::new();
+    let mut out = PEER_PREFACE.to_vec();
+    out.extend_from_slice(enc.hello(0, 0, 0, own_peer_urls));
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    let mut decoder = FrameDecoder::for_peers();
+    loop {
+        let n = stream
+            .read(decoder.read_buf())
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed before answering".into());
+        }
+        decoder.commit(n).map_err(|e| e.to_string())?;
+        if let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
+            let view = decode_peer_frame(frame).map_err(|e| e.to_string())?;
+            let PeerMessageView::Hello(h) = view.message else {
+                return Err("answered a join query with something else".into());
+            };
+            return Ok((h.cluster_id(), h.from(), h.to()));
         }
     }
 }

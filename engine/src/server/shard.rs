@@ -39,6 +39,8 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use super::apply::{self, Class};
 use super::lease::{self, Leases};
+use super::maintenance::{Maintenance, PendingDefrag};
+use super::members::Members;
 use super::meta::Identity;
 use super::peer::{IncomingSnapshot, PeerAddr, Peers};
 use super::raftlog::RaftLog;
@@ -46,12 +48,16 @@ use super::route::{ConnId, Router, ToShard};
 use super::snapshot::{self, SnapMeta, SnapshotOutcome};
 use super::watch::WatchHub;
 use super::Shared;
+use super::{compaction, corrupt};
 use crate::io::DmaFs;
 use crate::limits;
 use crate::mvcc::{Event as MvccEvent, Mvcc, MvccConfig};
 use crate::snap::{self as snapfile, SnapStore};
 use crate::wal::{self, Lsn, Record, Wal, WalOptions};
 use std::cell::RefCell;
+
+#[path = "shard_members.rs"]
+mod membership;
 
 /// Bytes of the envelope in front of every proposed request frame.
 const ENVELOPE_BYTES: usize = 16;
@@ -108,6 +114,8 @@ struct ReadBatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Alarm {
     NoSpace,
+    /// Raised for this member id by a corruption check.
+    Corrupt(u64),
 }
 
 pub struct Shard {
@@ -162,6 +170,24 @@ pub struct Shard {
     quota_bytes: u64,
     leases: Leases,
     watches: WatchHub,
+    /// The replicated member table (shared with the peer listener, which
+    /// answers join queries from it).
+    members: Rc<RefCell<Members>>,
+    /// Membership requests waiting for their conf change, by member id.
+    pending_members: HashMap<u64, membership::PendingMember>,
+    /// A member was added: snapshot now, so there is one to send it.
+    member_snapshot_wanted: bool,
+    /// The membership at the index of the snapshot being written.
+    snapshot_conf_state: Option<raft::ConfState>,
+    /// When this member's own removal applied.
+    removed_at: Option<Instant>,
+    /// When this member last proposed its name for the member table.
+    name_proposed_at: Option<Instant>,
+    /// Backups streaming to clients and defragmentations waiting.
+    maint: Maintenance,
+    /// The leader's auto-compaction schedule, if configured.
+    compactor: Option<compaction::Compactor>,
+    checker: corrupt::Checker,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +211,7 @@ impl Shard {
         let config = &shared.config;
         let data_dir = config.data_dir();
         let member_dir = data_dir.join("member");
-        let (identity, created) = Identity::load_or_create(&member_dir, config)?;
+        let (identity, created) = membership::identity(&shared, &member_dir).await?;
         tracing::info!(
             name = %config.name,
             member_id = %format!("{:x}", identity.member_id),
@@ -215,12 +241,23 @@ impl Shard {
         let restored = snapshot::restore(&snap_store, &recovered, mvcc_config)
             .await
             .map_err(ShardError::Recovery)?;
-        let (snap_index, snap_term, mvcc, meta) = match restored {
+        let (snap_index, snap_term, mut mvcc, meta) = match restored {
             Some(r) => (r.index, r.term, r.mvcc, r.meta),
             None => (0, 0, Mvcc::new(mvcc_config), SnapMeta::default()),
         };
+        if let Some(kv) = &config.experimental_test_inject_divergent_kv {
+            corrupt::inject(&mut mvcc, kv);
+        }
 
-        let conf_state = raft::ConfState::with_voters(&identity.voter_ids());
+        // The membership: the snapshot's table, else the initial one (a
+        // member that joined a running cluster starts with none and gets
+        // it with the leader's snapshot); WAL replay applies later changes.
+        let members = match meta.members.clone() {
+            Some(m) => m,
+            None if identity.joined => Members::default(),
+            None => Members::initial(&identity.members),
+        };
+        let conf_state = members.conf_state();
         let log = RaftLog::new(conf_state);
         log.restore(snap_index, snap_term, &recovered)
             .map_err(|e| ShardError::Recovery(format!("WAL does not form a Raft log: {e}")))?;
@@ -231,18 +268,10 @@ impl Shard {
         rc.applied = snap_index;
         rc.seed = identity.member_id ^ recovered.hard_state.term;
         let mut node = RawNode::new(&rc, log.clone())?;
-        let peer_addrs = identity
-            .members
-            .iter()
-            .filter(|m| m.0 != identity.member_id)
-            .map(|m| {
-                let url = m.2.first().map(String::as_str).unwrap_or("");
-                crate::config::parse_url("initial-cluster", url)
-                    .map(|addr| PeerAddr { id: m.0, addr })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ShardError::Recovery(e.to_string()))?;
-        if identity.members.len() == 1 {
+        let peer_addrs: Vec<PeerAddr> = membership::initial_peers(&identity, &members);
+        let lone_voter = !identity.joined && members.len() == 1 && members.voters().count() == 1;
+        let members = Rc::new(RefCell::new(members));
+        if lone_voter {
             // A lone voter need not wait out an election timeout.
             node.campaign();
         }
@@ -282,6 +311,7 @@ impl Shard {
             &listen,
             peer_addrs,
             Rc::new(peer_tx),
+            members.clone(),
         )
         .map_err(|e| ShardError::Recovery(format!("cannot listen for peers: {e}")))?;
         // etcd's request timeout: 5 s plus two election timeouts.
@@ -300,6 +330,22 @@ impl Shard {
         Ok(Shard {
             leases,
             watches,
+            members,
+            pending_members: HashMap::new(),
+            member_snapshot_wanted: false,
+            snapshot_conf_state: None,
+            removed_at: None,
+            name_proposed_at: None,
+            maint: Maintenance::new(),
+            compactor: compaction::Policy::from_config(config)
+                .ok()
+                .flatten()
+                .map(|p| compaction::Compactor::new(p, Instant::now())),
+            checker: corrupt::Checker::new(
+                config.experimental_initial_corrupt_check,
+                config.experimental_corrupt_check_time,
+                Instant::now(),
+            ),
             quota_bytes: config.quota_bytes(),
             shared,
             router,
@@ -381,9 +427,11 @@ impl Shard {
                 self.shared.fail(e);
                 break;
             }
+            self.pump_backups();
             self.router.flush();
             self.maybe_snapshot();
         }
+        self.hand_over().await;
         tracing::info!("shard stopped");
     }
 
@@ -407,15 +455,129 @@ impl Shard {
             self.next_tick = now + self.tick_interval;
         }
         self.expire_requests();
+        self.expire_member_requests(now);
+        self.maybe_publish_name(now);
+        self.check_removed();
         self.expire_leases();
+        self.maintenance_tick(now);
         let header = self.header();
         self.watches.tick(now, &header);
+    }
+
+    /// Auto compaction and corruption checks, on every tick.
+    fn maintenance_tick(&mut self, now: Instant) {
+        let leader = self.is_leader();
+        if let Some(c) = self.compactor.as_mut() {
+            let (current, compacted) = {
+                let m = self.mvcc.borrow();
+                (m.current_revision(), m.compact_revision())
+            };
+            if let Some(rev) = c.due(now, current, compacted, leader) {
+                tracing::info!(revision = rev, "auto compaction: proposing a compaction");
+                let frame = self.enc.compaction_request(0, rev, false).to_vec();
+                self.propose_internal(&frame);
+            }
+        }
+        if !self.checker.enabled() {
+            return;
+        }
+        if let Some(round) = self.checker.take_result() {
+            self.corrupt_check_done(round);
+        }
+        let me = self.identity.member_id;
+        let peers: Vec<(u64, std::net::SocketAddr)> = self
+            .client_urls
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .filter_map(|(id, urls)| {
+                let url = urls.first()?;
+                crate::config::parse_url("advertise-client-urls", url)
+                    .ok()
+                    .map(|a| (*id, a))
+            })
+            .collect();
+        let all_known = peers.len() + 1 >= self.node.status().conf_state.voters.len();
+        self.checker
+            .tick(now, leader, self.leader != 0, peers, all_known, &self.mvcc);
+    }
+
+    /// A corruption check came back: stop on a start-up mismatch, raise
+    /// CORRUPT for the odd members of a leader's round.
+    fn corrupt_check_done(&mut self, round: corrupt::Round) {
+        for (id, v) in &round.verdicts {
+            match v {
+                corrupt::Verdict::Skipped(why) => {
+                    tracing::debug!(peer = %format!("{id:x}"), "corruption check skipped: {why}")
+                }
+                corrupt::Verdict::Mismatch {
+                    revision,
+                    mine,
+                    theirs,
+                } => tracing::error!(
+                    peer = %format!("{id:x}"),
+                    revision,
+                    local_hash = mine,
+                    peer_hash = theirs,
+                    "found data inconsistency with a peer"
+                ),
+                corrupt::Verdict::Match => {}
+            }
+        }
+        let mismatched = round
+            .verdicts
+            .iter()
+            .any(|(_, v)| matches!(v, corrupt::Verdict::Mismatch { .. }));
+        if round.initial && mismatched {
+            self.shared.fail(
+                "etcdserver: found data inconsistency with peers (--experimental-initial-corrupt-check); \
+                 restore this member from a good one"
+                    .into(),
+            );
+            return;
+        }
+        if round.initial || !self.is_leader() {
+            return;
+        }
+        for id in corrupt::odd_members(self.identity.member_id, &round.verdicts) {
+            if self.alarms.contains(&Alarm::Corrupt(id)) {
+                continue;
+            }
+            tracing::error!(member = %format!("{id:x}"), "raising the CORRUPT alarm");
+            let frame = self
+                .enc
+                .alarm_request(0, rpc::AlarmAction::Activate, id, rpc::AlarmType::Corrupt)
+                .to_vec();
+            self.propose_internal(&frame);
+        }
+    }
+
+    /// Propose a request nobody waits for (the member's own decisions).
+    fn propose_internal(&mut self, frame: &[u8]) {
+        let mut payload = BytesMut::with_capacity(ENVELOPE_BYTES + frame.len());
+        payload.put_u64_le(0);
+        payload.put_u64_le(0);
+        payload.put_slice(frame);
+        if let Err(e) = self.node.propose(vec![payload.freeze()]) {
+            tracing::warn!("could not propose yet: {e}");
+        }
+    }
+
+    fn corrupt(&self) -> bool {
+        self.alarms.iter().any(|a| matches!(a, Alarm::Corrupt(_)))
     }
 
     /// Start a snapshot once enough entries were applied since the last.
     fn maybe_snapshot(&mut self) {
         let count = self.shared.config.snapshot_count;
-        if self.snapshotting || self.applied < self.snapshot_index + count {
+        let forced = (self.maint.snapshot_wanted() || self.member_snapshot_wanted)
+            && self.applied > self.snapshot_index;
+        if self.snapshotting || (self.applied < self.snapshot_index + count && !forced) {
+            if self.maint.snapshot_wanted() && !self.snapshotting {
+                // Nothing applied since the last snapshot: already compact.
+                let header = self.header();
+                self.maint.snapshot_done(&self.router, &header, None);
+                self.router.flush();
+            }
             return;
         }
         let Ok(term) = raft::Storage::term(&self.log, self.applied) else {
@@ -423,10 +585,15 @@ impl Shard {
             return;
         };
         self.snapshotting = true;
+        self.member_snapshot_wanted = false;
+        // The membership as of the snapshot's index, for Raft's snapshot
+        // metadata when it is durable (a change may apply meanwhile).
+        self.snapshot_conf_state = Some(self.node.status().conf_state);
         let meta = SnapMeta {
             revision: self.mvcc.borrow().current_revision(),
             nospace: self.alarms.contains(&Alarm::NoSpace),
             leases: self.leases.table.entries().collect(),
+            members: Some(self.members.borrow().clone()),
         };
         tracing::info!(
             index = self.applied,
@@ -448,18 +615,30 @@ impl Shard {
         self.snapshotting = false;
         // Compactions asked for while the snapshot held them run now.
         self.mvcc.borrow_mut().finish_held_compaction();
+        let header = self.header();
+        let error = match &outcome {
+            SnapshotOutcome::Done { .. } => None,
+            SnapshotOutcome::Failed { error, .. } => Some(error.as_str()),
+        };
+        self.maint.snapshot_done(&self.router, &header, error);
         match outcome {
             SnapshotOutcome::Done { index } => {
                 tracing::info!(index, "snapshot durable");
                 self.snapshot_index = index;
-                let conf_state = self.node.status().conf_state;
+                let conf_state = self
+                    .snapshot_conf_state
+                    .take()
+                    .unwrap_or_else(|| self.node.status().conf_state);
                 self.log.set_snapshot(index, conf_state);
                 // Keep a tail of entries so a slightly lagging follower can
-                // catch up from the log instead of a whole snapshot.
-                let keep_from = index.saturating_sub(limits::SNAPSHOT_CATCH_UP_ENTRIES);
-                if keep_from > 0 {
-                    self.log.compact(keep_from);
-                }
+                // catch up from the log instead of a whole snapshot. The
+                // first entry always goes: a member joining a running
+                // cluster must start from a snapshot, as the cluster's
+                // first membership is not in the log.
+                let keep_from = index
+                    .saturating_sub(limits::SNAPSHOT_CATCH_UP_ENTRIES)
+                    .max(1);
+                self.log.compact(keep_from);
             }
             SnapshotOutcome::Failed { index, error } => {
                 // The WAL still holds everything; the next attempt comes
@@ -467,6 +646,48 @@ impl Shard {
                 tracing::error!(index, "snapshot failed: {error}");
                 self.snapshot_index = index;
             }
+        }
+    }
+
+    /// Start streaming a backup of this member's state (see
+    /// `super::maintenance`).
+    fn start_backup(&mut self, origin: Origin, id: u64) {
+        let term = raft::Storage::term(&self.log, self.applied).unwrap_or(self.term);
+        let meta = SnapMeta {
+            revision: self.mvcc.borrow().current_revision(),
+            nospace: self.alarms.contains(&Alarm::NoSpace),
+            leases: self.leases.table.entries().collect(),
+            ..SnapMeta::default()
+        };
+        let started = self.maint.start_backup(
+            (origin.executor, origin.conn),
+            id,
+            &self.mvcc.borrow(),
+            self.applied,
+            term,
+            &meta,
+        );
+        if let Err(e) = started {
+            self.reply_error(
+                origin,
+                id,
+                rpc::ErrorCode::ResourceExhausted,
+                &e.to_string(),
+            );
+        }
+    }
+
+    /// Cut the next chunk of every backup with room in its window; come
+    /// around again soon if there is more (a wake-up, not a busy loop: the
+    /// next pass serves whatever requests arrived first).
+    fn pump_backups(&mut self) {
+        if !self.maint.has_work() {
+            return;
+        }
+        let header = self.header();
+        let more = self.maint.pump(&self.mvcc.borrow(), &self.router, &header);
+        if more {
+            let _ = self.events_tx.try_send(Event::Tick);
         }
     }
 
@@ -489,6 +710,7 @@ impl Shard {
                 self.client_urls.insert(id, urls);
             }
             Event::SnapshotSent { to, ok } => self.node.report_snapshot(to, ok),
+            Event::Peer(m) if self.drops_before_snapshot(&m) => {}
             Event::Peer(m) => {
                 if let Err(e) = self.node.step(m) {
                     tracing::debug!("dropping raft message from a peer: {e}");
@@ -502,14 +724,16 @@ impl Shard {
                     conn: msg.conn,
                 };
                 let conn = (msg.origin, msg.conn);
-                if msg.pushes_written > 0 {
+                // Backup chunks are pushes too: they take their credit first.
+                let pushes_written = self.maint.written(conn, msg.pushes_written);
+                if pushes_written > 0 {
                     let header = self.header();
                     let mvcc = self.mvcc.borrow();
-                    self.watches
-                        .written(conn, msg.pushes_written, &mvcc, &header);
+                    self.watches.written(conn, pushes_written, &mvcc, &header);
                 }
                 if msg.closed {
                     self.watches.closed(conn);
+                    self.maint.closed(conn);
                 }
                 for frame in msg.frames {
                     self.admit(origin, frame, writes, reads);
@@ -531,7 +755,24 @@ impl Shard {
             unreachable_frame(&frame);
             return;
         };
-        match apply::classify(&req.body) {
+        match &req.body {
+            RequestBodyView::Snapshot(_) => return self.start_backup(origin, req.id),
+            RequestBodyView::Defragment(_) => {
+                self.mvcc.borrow_mut().finish_held_compaction();
+                return self.maint.defrag_requested(PendingDefrag {
+                    executor: origin.executor,
+                    conn: origin.conn,
+                    id: req.id,
+                });
+            }
+            _ => {}
+        }
+        let class = match self.member_class(origin, req.id, &req.body, apply::classify(&req.body)) {
+            Some(Some(class)) => class,
+            Some(None) => return,
+            None => apply::classify(&req.body),
+        };
+        match class {
             Class::KeepAlive if self.is_leader() => self.keep_alive(origin, req.id, &req.body),
             Class::Watch => {
                 let header = self.header();
@@ -545,6 +786,15 @@ impl Shard {
                 );
             }
             Class::Write | Class::KeepAlive => {
+                if self.corrupt() && corrupt::refused_when_corrupt(&req.body) {
+                    self.reply_error(
+                        origin,
+                        req.id,
+                        rpc::ErrorCode::DataLoss,
+                        corrupt::CORRUPT_CLUSTER,
+                    );
+                    return;
+                }
                 if self.alarms.contains(&Alarm::NoSpace) && apply::may_grow(&req.body) {
                     self.reply_error(
                         origin,
@@ -723,7 +973,9 @@ impl Shard {
             }
 
             for entry in rd.committed_entries {
+                crate::failpoint::hit("apply-before");
                 self.apply_entry(&entry);
+                crate::failpoint::hit("apply-after");
             }
             self.node.on_applied(self.applied);
 
@@ -745,6 +997,7 @@ impl Shard {
         entries: &[raft::Entry],
         hs: Option<raft::HardState>,
     ) -> Result<Lsn, String> {
+        crate::failpoint::hit("wal-before-save");
         // Sized up front: growing it by doubling costs reallocations onto
         // fresh pages on every Ready of a busy shard.
         let mut records: Vec<Record<'_>> = Vec::with_capacity(entries.len() + 1);
@@ -877,6 +1130,7 @@ impl Shard {
     /// Replace the state machine with the snapshot the leader sent, keep
     /// it durably (snapshot file, then a WAL marker), and tell Raft.
     async fn install_snapshot(&mut self, snap: raft::Snapshot) -> Result<(), String> {
+        crate::failpoint::hit("snap-before-install");
         let (index, term) = (snap.metadata.index, snap.metadata.term);
         let incoming = self
             .incoming_snapshot
@@ -904,6 +1158,10 @@ impl Shard {
             Vec::new()
         };
         self.leases.replace(&meta.leases, Instant::now());
+        if let Some(members) = meta.members {
+            *self.members.borrow_mut() = members;
+            self.sync_peers(&[]);
+        }
         {
             // Watches continue after the last revision they could have seen,
             // reading the rest from the new index's history.
@@ -921,6 +1179,7 @@ impl Shard {
             .wait_durable(lsn)
             .await
             .map_err(|e| format!("WAL sync failed, stopping (fail-stop): {e}"))?;
+        crate::failpoint::hit("snap-after-install");
         self.applied = index;
         self.snapshot_index = index;
         self.node.on_persisted(index, term);
@@ -998,6 +1257,10 @@ impl Shard {
 
     fn apply_entry(&mut self, entry: &raft::Entry) {
         self.applied = entry.index;
+        if entry.kind == raft::EntryKind::ConfChange {
+            self.apply_conf_change_entry(entry);
+            return;
+        }
         if entry.kind != raft::EntryKind::Normal || entry.data.is_empty() {
             // Leader no-ops carry nothing; membership changes arrive with
             // the cluster milestone.
@@ -1012,6 +1275,10 @@ impl Shard {
         }
         let (proposer, seq) = envelope(&entry.data);
         let frame = &entry.data[ENVELOPE_BYTES..];
+        if seq == membership::PUBLISH_SEQ {
+            self.apply_publish(proposer, frame);
+            return;
+        }
         let origin = if proposer == self.identity.member_id {
             self.pending_writes
                 .remove(&seq)
@@ -1038,6 +1305,10 @@ impl Shard {
         };
         self.check_quota();
         let Some(origin) = origin else { return };
+        if let Ok(Applied::MemberAdd { member }) = result {
+            self.propose_member_add(origin, id, member);
+            return;
+        }
         let header = self.header();
         let frame = match result {
             Ok(Applied::Put(r)) => apply::encode_put(&mut self.enc, id, &header, &r).to_vec(),
@@ -1050,6 +1321,8 @@ impl Shard {
                 .lease_grant_response(id, &header, lease_id, ttl, "")
                 .to_vec(),
             Ok(Applied::LeaseRevoke) => self.enc.lease_revoke_response(id, &header).to_vec(),
+            Ok(Applied::MemberUpdate) => self.member_update_frame(id, &header),
+            Ok(Applied::MemberAdd { .. }) => return,
             Ok(Applied::KeepAlive { id: lease_id, ttl }) => self
                 .enc
                 .lease_keep_alive_response(id, &header, lease_id, ttl)
@@ -1070,6 +1343,12 @@ impl Shard {
         body: &RequestBodyView<'_>,
     ) -> Result<(Applied, Vec<MvccEvent>), (rpc::ErrorCode, String)> {
         let mvcc_err = |e: crate::mvcc::Error| apply::mvcc_error(&e);
+        if let Some(result) = self.apply_member_write(index, body) {
+            return result.map(|applied| (applied, Vec::new()));
+        }
+        if self.corrupt() && corrupt::refused_when_corrupt(body) {
+            return Err((rpc::ErrorCode::DataLoss, corrupt::CORRUPT_CLUSTER.into()));
+        }
         match body {
             RequestBodyView::Put(p) => {
                 if self.alarms.contains(&Alarm::NoSpace) {
@@ -1104,6 +1383,7 @@ impl Shard {
                 Ok((Applied::Txn(r.response), r.events))
             }
             RequestBodyView::Compaction(c) => {
+                crate::failpoint::hit("compact-during");
                 self.mvcc
                     .borrow_mut()
                     .compact(c.revision())
@@ -1143,12 +1423,20 @@ impl Shard {
                     {
                         self.alarms.push(Alarm::NoSpace);
                     }
-                    (
-                        rpc::AlarmAction::Deactivate,
-                        rpc::AlarmType::NoSpace | rpc::AlarmType::None,
-                    ) => {
+                    (rpc::AlarmAction::Activate, rpc::AlarmType::Corrupt)
+                        if !self.alarms.contains(&Alarm::Corrupt(a.member_id())) =>
+                    {
+                        self.alarms.push(Alarm::Corrupt(a.member_id()));
+                    }
+                    (rpc::AlarmAction::Deactivate, rpc::AlarmType::NoSpace) => {
                         self.alarms.retain(|a| *a != Alarm::NoSpace);
                     }
+                    (rpc::AlarmAction::Deactivate, rpc::AlarmType::Corrupt) => {
+                        let id = a.member_id();
+                        self.alarms
+                            .retain(|x| !matches!(x, Alarm::Corrupt(m) if id == 0 || *m == id));
+                    }
+                    (rpc::AlarmAction::Deactivate, rpc::AlarmType::None) => self.alarms.clear(),
                     _ => {}
                 }
                 Ok((Applied::Alarm, Vec::new()))
@@ -1198,6 +1486,7 @@ impl Shard {
             .iter()
             .map(|a| match a {
                 Alarm::NoSpace => (self.identity.member_id, rpc::AlarmType::NoSpace),
+                Alarm::Corrupt(id) => (*id, rpc::AlarmType::Corrupt),
             })
             .collect();
         self.enc.alarm_response(id, header, &alarms).to_vec()
@@ -1251,11 +1540,13 @@ impl Shard {
                                 + &self.identity.member_id.to_string()
                                 + " alarm:NOSPACE "
                         }
+                        Alarm::Corrupt(id) => format!("memberID:{id} alarm:CORRUPT "),
                     })
                     .collect();
                 let errors: Vec<&str> = errors.iter().map(String::as_str).collect();
                 let size = i64::try_from(self.mvcc.borrow().size_bytes()).unwrap_or(i64::MAX);
                 let status = self.node.status();
+                let is_learner = self.is_learner();
                 self.enc
                     .status_response(
                         id,
@@ -1269,7 +1560,7 @@ impl Shard {
                             raft_applied_index: self.applied,
                             errors: &errors,
                             db_size_in_use: size,
-                            is_learner: false,
+                            is_learner,
                         },
                     )
                     .to_vec()
@@ -1298,43 +1589,7 @@ impl Shard {
                     Err(e) => self.error_frame(id, &header, &e),
                 }
             }
-            RequestBodyView::MemberList(_) => {
-                let urls: Vec<Vec<&str>> = self
-                    .identity
-                    .members
-                    .iter()
-                    .map(|m| m.2.iter().map(String::as_str).collect())
-                    .collect();
-                // A member's client URLs are known once it has connected
-                // (its Hello carries them); until then the list is empty.
-                let client_urls: Vec<Vec<&str>> = self
-                    .identity
-                    .members
-                    .iter()
-                    .map(|m| {
-                        self.client_urls
-                            .get(&m.0)
-                            .map(|u| u.iter().map(String::as_str).collect())
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                let members: Vec<cairn_wire::MemberRef<'_>> = self
-                    .identity
-                    .members
-                    .iter()
-                    .zip(urls.iter().zip(&client_urls))
-                    .map(|(m, (peer_urls, client_urls))| cairn_wire::MemberRef {
-                        id: m.0,
-                        name: &m.1,
-                        peer_urls,
-                        client_urls,
-                        is_learner: false,
-                    })
-                    .collect();
-                self.enc
-                    .member_list_response(id, &header, &members)
-                    .to_vec()
-            }
+            RequestBodyView::MemberList(_) => self.member_list_frame(id, &header),
             other => {
                 let msg = format!("etcdserver: {} is not a read", other.type_name());
                 self.enc
@@ -1477,9 +1732,20 @@ enum Applied {
     Txn(crate::mvcc::TxnResponse),
     Compact,
     Alarm,
-    LeaseGrant { id: i64, ttl: i64 },
+    LeaseGrant {
+        id: i64,
+        ttl: i64,
+    },
     LeaseRevoke,
-    KeepAlive { id: i64, ttl: i64 },
+    KeepAlive {
+        id: i64,
+        ttl: i64,
+    },
+    /// A member staged; its conf change is proposed next.
+    MemberAdd {
+        member: u64,
+    },
+    MemberUpdate,
 }
 
 fn nospace() -> (rpc::ErrorCode, String) {
@@ -1520,6 +1786,7 @@ fn spawn_persister(
                 shared.fail(format!("WAL sync failed: {e}"));
                 return;
             }
+            crate::failpoint::hit("wal-after-save");
             if events.send(Event::Persisted(job)).await.is_err() {
                 return;
             }

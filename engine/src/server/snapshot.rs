@@ -23,13 +23,19 @@
 //! granted TTL (deadlines are not kept: they restart at the full TTL).
 //! ```
 //!
-//! Version 1 (the first 10 bytes, no leases) is still read.
+//! Version 3 appends the member table after the leases (layout in
+//! `super::members::Members::encode`): the membership at the snapshot's
+//! index, which Raft's conf state at start-up is derived from.
+//!
+//! Versions 1 (the first 10 bytes, no leases) and 2 (no member table) are
+//! still read; their member table is the identity file's initial one.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use glommio::channels::local_channel::LocalSender;
 
+use super::members::Members;
 use crate::io::DmaFs;
 use crate::limits;
 use crate::mvcc::{Mvcc, MvccConfig};
@@ -43,11 +49,14 @@ pub struct SnapMeta {
     pub nospace: bool,
     /// Every lease: (id, granted TTL in seconds), ascending by id.
     pub leases: Vec<(i64, i64)>,
+    /// The member table; `None` in snapshots older than version 3.
+    pub members: Option<Members>,
 }
 
 const META_VERSION_V1: u8 = 1;
 const META_V1_BYTES: usize = 10;
-const META_VERSION: u8 = 2;
+const META_VERSION_V2: u8 = 2;
+const META_VERSION: u8 = 3;
 const META_V2_HEAD_BYTES: usize = 14;
 const META_LEASE_BYTES: usize = 16;
 
@@ -60,7 +69,12 @@ fn le_i64(b: &[u8]) -> i64 {
 impl SnapMeta {
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(META_V2_HEAD_BYTES + self.leases.len() * META_LEASE_BYTES);
-        v.push(META_VERSION);
+        // Without a member table the older layout says so exactly.
+        v.push(if self.members.is_some() {
+            META_VERSION
+        } else {
+            META_VERSION_V2
+        });
         v.extend_from_slice(&self.revision.to_le_bytes());
         v.push(u8::from(self.nospace));
         let n = u32::try_from(self.leases.len()).expect("lease count is bounded by LEASES_MAX");
@@ -68,6 +82,9 @@ impl SnapMeta {
         for (id, ttl) in &self.leases {
             v.extend_from_slice(&id.to_le_bytes());
             v.extend_from_slice(&ttl.to_le_bytes());
+        }
+        if let Some(members) = &self.members {
+            members.encode(&mut v);
         }
         v
     }
@@ -85,13 +102,20 @@ impl SnapMeta {
                 revision: le_i64(&b[1..9]),
                 nospace: b[9] & 1 == 1,
                 leases: Vec::new(),
+                members: None,
             }),
-            Some(&META_VERSION) if b.len() >= META_V2_HEAD_BYTES => {
+            Some(&(v @ META_VERSION_V2 | v @ META_VERSION)) if b.len() >= META_V2_HEAD_BYTES => {
                 let mut n = [0u8; 4];
                 n.copy_from_slice(&b[10..14]);
                 let n = usize::try_from(u32::from_le_bytes(n)).map_err(|_| unknown())?;
                 let body = &b[META_V2_HEAD_BYTES..];
-                if n.checked_mul(META_LEASE_BYTES) != Some(body.len()) {
+                let lease_bytes = n.checked_mul(META_LEASE_BYTES).ok_or_else(unknown)?;
+                let (body, rest) = if v == META_VERSION && body.len() >= lease_bytes {
+                    body.split_at(lease_bytes)
+                } else {
+                    (body, &[][..])
+                };
+                if lease_bytes != body.len() {
                     return Err(format!(
                         "snapshot metadata names {n} leases but holds {} bytes of them",
                         body.len()
@@ -101,10 +125,16 @@ impl SnapMeta {
                     .chunks_exact(META_LEASE_BYTES)
                     .map(|c| (le_i64(&c[..8]), le_i64(&c[8..])))
                     .collect();
+                let members = if v == META_VERSION {
+                    Some(Members::decode(rest)?)
+                } else {
+                    None
+                };
                 Ok(SnapMeta {
                     revision: le_i64(&b[1..9]),
                     nospace: b[9] & 1 == 1,
                     leases,
+                    members,
                 })
             }
             _ => Err(unknown()),
@@ -245,8 +275,21 @@ mod tests {
             revision: 42,
             nospace: true,
             leases: vec![(7, 10), (9, 9_000_000_000)],
+            members: None,
         };
         assert_eq!(SnapMeta::decode(&m.encode()).unwrap(), m);
+        let with_members = SnapMeta {
+            members: Some(Members::initial(&[(
+                5,
+                "a".into(),
+                vec!["http://a".into()],
+            )])),
+            ..m.clone()
+        };
+        let b = with_members.encode();
+        assert_eq!(b[0], META_VERSION);
+        assert_eq!(SnapMeta::decode(&b).unwrap(), with_members);
+        assert!(SnapMeta::decode(&b[..b.len() - 1]).is_err());
         let mut b = m.encode();
         assert!(
             SnapMeta::decode(&b[..b.len() - 1]).is_err(),

@@ -47,11 +47,13 @@
 //! ```
 
 mod format;
+mod image;
 mod reader;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
+pub use image::{header_position, is_trailer_at, SnapImage, HEADER_BYTES, TRAILER_BYTES};
 pub use reader::SnapReader;
 pub use writer::SnapWriter;
 

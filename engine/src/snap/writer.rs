@@ -46,6 +46,7 @@ impl<F: Fs> SnapWriter<F> {
                 max: SNAP_META_BYTES_MAX,
             });
         }
+        crate::failpoint::hit("snap-before-save");
         let tmp = info.path.with_extension("snap.tmp");
         let file = store.fs.create(&tmp).await?;
         let mut w = SnapWriter {
@@ -121,6 +122,7 @@ impl<F: Fs> SnapWriter<F> {
         let fs = &self.store.fs;
         fs.rename(&self.tmp, &self.info.path).await?;
         fs.sync_dir(&self.store.dir).await?;
+        crate::failpoint::hit("snap-after-save");
         if let Err(e) = self.store.prune().await {
             // The new snapshot is durable; an old file left behind only
             // costs space and is retried at the next snapshot.

@@ -1,0 +1,184 @@
+//! A gRPC connection's seat at the shard: one router connection, shared by
+//! every HTTP/2 stream of the socket, exactly like a native connection's.
+//!
+//! A call encodes its native request under a fresh id and waits for the
+//! answer with that id. Streams (watch) also receive the pushes sent under
+//! the ids they opened. One task reads the connection's response queue and
+//! hands each frame to whoever waits for its id.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use cairn_wire::{decode_response, rpc, Encoder};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+
+use super::codec::Status;
+use crate::limits;
+use crate::server::route::{ConnId, Out, Router, ToShard};
+
+/// A frame from the shard, length prefix included, and whether it was a
+/// push (which the shard counts against its push window until reported).
+pub struct Delivered {
+    pub frame: Vec<u8>,
+    pub push: bool,
+}
+
+enum Waiter {
+    /// A unary call: the one answer, then the entry goes.
+    Once(LocalSender<Vec<u8>>),
+    /// A stream: every frame under the id until the stream forgets it.
+    Stream(Rc<LocalSender<Delivered>>),
+}
+
+pub struct Session {
+    router: Rc<Router>,
+    conn: ConnId,
+    next_id: Cell<u64>,
+    waiting: RefCell<HashMap<u64, Waiter>>,
+    /// The connection's in-flight slots: the shard's answers to this
+    /// connection always fit its queue.
+    slots: glommio::sync::Semaphore,
+    encoder: RefCell<Encoder>,
+}
+
+impl Session {
+    /// Register with the router and start the task that sorts the answers.
+    pub fn open(router: Rc<Router>) -> Rc<Session> {
+        let (conn, out_rx) = router.register();
+        let session = Rc::new(Session {
+            router,
+            conn,
+            next_id: Cell::new(1),
+            waiting: RefCell::new(HashMap::new()),
+            slots: glommio::sync::Semaphore::new(limits::CONN_INFLIGHT_MAX as u64),
+            encoder: RefCell::new(Encoder::new()),
+        });
+        glommio::spawn_local(session.clone().sort_answers(out_rx)).detach();
+        session
+    }
+
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    /// Encode a native request under a fresh id: the id and the frame.
+    pub fn encode(&self, build: impl FnOnce(&mut Encoder, u64) -> &[u8]) -> (u64, Vec<u8>) {
+        let id = self.next_id();
+        let mut enc = self.encoder.borrow_mut();
+        let frame = build(&mut enc, id).to_vec();
+        (id, frame)
+    }
+
+    /// A fresh request id.
+    pub fn next_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Send one encoded request (id from [`next_id`](Self::next_id)) and
+    /// wait for its answer frame.
+    pub async fn call(&self, id: u64, frame: &[u8]) -> Result<Vec<u8>, Status> {
+        let (tx, rx) = local_channel::new_bounded(1);
+        self.waiting.borrow_mut().insert(id, Waiter::Once(tx));
+        if let Err(status) = self.send(frame).await {
+            self.waiting.borrow_mut().remove(&id);
+            return Err(status);
+        }
+        rx.recv().await.ok_or_else(closing)
+    }
+
+    /// Send a request whose answer and pushes go to a stream's queue.
+    pub async fn open_stream(
+        &self,
+        id: u64,
+        frame: &[u8],
+        queue: Rc<LocalSender<Delivered>>,
+    ) -> Result<(), Status> {
+        self.waiting.borrow_mut().insert(id, Waiter::Stream(queue));
+        let sent = self.send(frame).await;
+        if sent.is_err() {
+            self.waiting.borrow_mut().remove(&id);
+        }
+        sent
+    }
+
+    /// The stream is done with `id`: later pushes under it are dropped.
+    pub fn forget(&self, id: u64) {
+        self.waiting.borrow_mut().remove(&id);
+    }
+
+    /// Tell the shard that `n` pushes left this connection's hands.
+    pub async fn pushes_written(&self, n: usize) {
+        let mut note = ToShard::requests(self.router.executor(), self.conn, Vec::new());
+        note.pushes_written = n;
+        let _ = self.router.send_to_shard(note).await;
+    }
+
+    /// The connection is gone: unregister and let the shard drop its
+    /// watches.
+    pub async fn close(&self) {
+        self.router.unregister(self.conn);
+        let mut closed = ToShard::requests(self.router.executor(), self.conn, Vec::new());
+        closed.closed = true;
+        let _ = self.router.send_to_shard(closed).await;
+        self.waiting.borrow_mut().clear();
+    }
+
+    async fn send(&self, frame: &[u8]) -> Result<(), Status> {
+        // The slot is given back when the answer arrives.
+        self.slots.acquire(1).await.map_err(|_| closing())?;
+        let msg = ToShard::requests(
+            self.router.executor(),
+            self.conn,
+            vec![Bytes::copy_from_slice(frame)],
+        );
+        self.router.send_to_shard(msg).await.map_err(|_| {
+            self.slots.signal(1);
+            closing()
+        })
+    }
+
+    async fn sort_answers(self: Rc<Self>, out_rx: LocalReceiver<Out>) {
+        while let Some(out) = out_rx.recv().await {
+            let (frame, push) = match out {
+                Out::Answer(f) => {
+                    self.slots.signal(1);
+                    (f, false)
+                }
+                Out::Push(f) => (f, true),
+            };
+            let id = match decode_response(&frame) {
+                Ok(r) => r.id,
+                Err(e) => {
+                    // The shard's own frames always verify.
+                    tracing::warn!(conn = self.conn, "unreadable frame from the shard: {e}");
+                    continue;
+                }
+            };
+            let waiter = {
+                let mut waiting = self.waiting.borrow_mut();
+                match waiting.get(&id) {
+                    Some(Waiter::Once(_)) if !push => waiting.remove(&id),
+                    Some(Waiter::Stream(q)) => Some(Waiter::Stream(q.clone())),
+                    _ => None,
+                }
+            };
+            let delivered = match waiter {
+                Some(Waiter::Once(tx)) => tx.try_send(frame).is_ok(),
+                Some(Waiter::Stream(q)) => q.try_send(Delivered { frame, push }).is_ok(),
+                None => false,
+            };
+            if push && !delivered {
+                // Nobody will write it: its room in the window is free now.
+                self.pushes_written(1).await;
+            }
+        }
+    }
+}
+
+fn closing() -> Status {
+    Status::new(rpc::ErrorCode::Unavailable, "etcdserver: server stopped")
+}
