@@ -13,7 +13,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::limits::{
     DIAL_TIMEOUT_DEFAULT, KEEPALIVE_TIMEOUT_DEFAULT, KEEPALIVE_TIME_DEFAULT, READ_RETRIES_MAX,
-    RECONNECT_BACKOFF, REQUEST_TIMEOUT_DEFAULT,
+    RECONNECT_BACKOFF, REQUEST_TIMEOUT_DEFAULT, WATCH_RESUME_TIMEOUT_DEFAULT,
 };
 use crate::options::{DeleteOptions, GetOptions, PutOptions, WatchOptions};
 use crate::txn::{Op, Txn};
@@ -34,6 +34,10 @@ pub struct ConnectOptions {
     /// vanished without closing the connection, so calls fail over instead
     /// of timing out one by one. `None` turns probing off.
     pub keepalive: Option<Keepalive>,
+    /// How long a [`Watcher`] keeps trying to re-create its watch after
+    /// losing it (a broken connection, a fail-over) before its stream
+    /// returns the error.
+    pub watch_resume_timeout: Duration,
 }
 
 /// TCP keep-alive settings; see [`ConnectOptions::keepalive`].
@@ -52,6 +56,7 @@ impl Default for ConnectOptions {
                 time: KEEPALIVE_TIME_DEFAULT,
                 timeout: KEEPALIVE_TIMEOUT_DEFAULT,
             }),
+            watch_resume_timeout: WATCH_RESUME_TIMEOUT_DEFAULT,
         }
     }
 }
@@ -69,6 +74,10 @@ impl ConnectOptions {
         self.keepalive = keepalive;
         self
     }
+    pub fn with_watch_resume_timeout(mut self, timeout: Duration) -> Self {
+        self.watch_resume_timeout = timeout;
+        self
+    }
 }
 
 struct Inner {
@@ -82,6 +91,8 @@ struct Inner {
     next_endpoint: AtomicUsize,
     next_id: AtomicU64,
     encoder: Mutex<Encoder>,
+    /// Set when the connection speaks TLS (see [`Client::connect_with_tls`]).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A cairn client. Cheap to clone; clones share the connection.
@@ -100,17 +111,37 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to the first reachable of `endpoints` (`host:port` or
-    /// `http://host:port`), trying them in order until the dial timeout.
+    /// Connects to the first reachable of `endpoints` (`host:port`,
+    /// `http://host:port` or `https://host:port`), trying them in order
+    /// until the dial timeout. `https://` endpoints need
+    /// [`Client::connect_with_tls`] to say how to verify the server.
     pub async fn connect<S: AsRef<str>>(
         endpoints: impl IntoIterator<Item = S>,
         options: ConnectOptions,
+    ) -> Result<Client> {
+        Client::connect_with_tls(endpoints, options, None).await
+    }
+
+    /// [`Client::connect`], speaking TLS to every endpoint when `tls` is
+    /// given (as etcdctl does once `--cacert` or a client certificate is).
+    pub async fn connect_with_tls<S: AsRef<str>>(
+        endpoints: impl IntoIterator<Item = S>,
+        options: ConnectOptions,
+        tls: Option<crate::TlsOptions>,
     ) -> Result<Client> {
         let texts: Vec<String> = endpoints
             .into_iter()
             .map(|s| s.as_ref().to_string())
             .collect();
         let endpoints = Endpoint::parse_list(&texts)?;
+        let tls = match tls {
+            Some(t) => Some(t.build()?),
+            None if endpoints.iter().any(Endpoint::is_https) => {
+                // No CA given: nothing to verify the server against.
+                Some(crate::TlsOptions::new().build()?)
+            }
+            None => None,
+        };
         let client = Client {
             inner: Arc::new(Inner {
                 endpoints,
@@ -122,6 +153,7 @@ impl Client {
                 // request's id; never use it.
                 next_id: AtomicU64::new(1),
                 encoder: Mutex::new(Encoder::new()),
+                tls,
             }),
         };
         client.connection().await?;
@@ -162,7 +194,7 @@ impl Client {
     }
 
     /// The live connection, dialling a new one if there is none.
-    async fn connection(&self) -> Result<Arc<Connection>> {
+    pub(crate) async fn connection(&self) -> Result<Arc<Connection>> {
         if let Some(c) = self.live_connection() {
             return Ok(c);
         }
@@ -206,7 +238,14 @@ impl Client {
                 if remaining.is_zero() {
                     return Err(Error::DialTimeout { last_error });
                 }
-                match Connection::open(endpoint, remaining, self.inner.options.keepalive).await {
+                match Connection::open(
+                    endpoint,
+                    remaining,
+                    self.inner.options.keepalive,
+                    self.inner.tls.as_ref(),
+                )
+                .await
+                {
                     Ok(c) => {
                         self.inner
                             .next_endpoint
@@ -271,19 +310,12 @@ impl Client {
     /// Watches `key` (or the range the options name) for changes.
     ///
     /// Returns once the server confirmed the watch. Events then arrive in
-    /// revision order through [`Watcher::next`]. The watch lives on the
-    /// connection it was created on: if that breaks, `next` fails with
-    /// [`Error::ConnectionLost`] and the caller re-creates the watch from the
-    /// revision after the last one it saw.
+    /// revision order through [`Watcher::next`]. If the connection breaks,
+    /// the watcher re-creates the watch on the next reachable endpoint from
+    /// the revision after the last one it delivered: no event is missed or
+    /// delivered twice.
     pub async fn watch(&self, key: impl Into<Vec<u8>>, options: WatchOptions) -> Result<Watcher> {
-        let connection = self.connection().await?;
-        let request = Request::WatchCreate {
-            key: key.into(),
-            options,
-        };
-        let (id, frame) = self.encode(&request);
-        let stream = connection.open_stream(id, frame).await?;
-        Watcher::start(self.clone(), connection, id, stream).await
+        Watcher::open(self.clone(), key.into(), options).await
     }
 
     /// Asks the server for a progress notification: the answer carries the

@@ -20,8 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use cairn_wire::{FrameDecoder, CLIENT_PREFACE};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -141,6 +140,7 @@ impl Connection {
         endpoint: &Endpoint,
         dial_timeout: Duration,
         keepalive: Option<Keepalive>,
+        tls: Option<&Arc<rustls::ClientConfig>>,
     ) -> Result<Connection, String> {
         let stream = tokio::time::timeout(dial_timeout, TcpStream::connect(&endpoint.address))
             .await
@@ -155,19 +155,44 @@ impl Connection {
             set_keepalive(&stream, k)
                 .map_err(|e| format!("set TCP keep-alive on {}: {e}", endpoint.address))?;
         }
-        let (read_half, mut write_half) = stream.into_split();
-        write_half
-            .write_all(&CLIENT_PREFACE)
-            .await
-            .map_err(|e| format!("send preface to {}: {e}", endpoint.address))?;
         let shared = Arc::new(Shared {
             endpoint: endpoint.clone(),
             pending: Mutex::new(PendingState::default()),
             slots: Arc::new(Semaphore::new(INFLIGHT_REQUESTS_MAX)),
         });
         let (queue, queued) = mpsc::channel(WRITE_QUEUE_FRAMES_MAX);
-        let reader = tokio::spawn(read_loop(shared.clone(), read_half));
-        let writer = tokio::spawn(write_loop(shared.clone(), write_half, queued));
+        let preface_error = |e| format!("send preface to {}: {e}", endpoint.address);
+        let (reader, writer) = match tls {
+            None => {
+                let (read_half, mut write_half) = stream.into_split();
+                write_half
+                    .write_all(&CLIENT_PREFACE)
+                    .await
+                    .map_err(preface_error)?;
+                (
+                    tokio::spawn(read_loop(shared.clone(), read_half)),
+                    tokio::spawn(write_loop(shared.clone(), write_half, queued)),
+                )
+            }
+            Some(config) => {
+                let name = crate::tls::server_name(&endpoint.address)?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let handshake = tokio::time::timeout(dial_timeout, connector.connect(name, stream))
+                    .await
+                    .map_err(|_| format!("TLS handshake with {}: timed out", endpoint.address))?;
+                let mut session = handshake
+                    .map_err(|e| format!("TLS handshake with {}: {e}", endpoint.address))?;
+                session
+                    .write_all(&CLIENT_PREFACE)
+                    .await
+                    .map_err(preface_error)?;
+                let (read_half, write_half) = tokio::io::split(session);
+                (
+                    tokio::spawn(read_loop(shared.clone(), read_half)),
+                    tokio::spawn(write_loop(shared.clone(), write_half, queued)),
+                )
+            }
+        };
         Ok(Connection {
             shared,
             queue,
@@ -311,7 +336,7 @@ impl Drop for Forget<'_> {
     }
 }
 
-async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
+async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut socket: R) {
     let mut decoder = FrameDecoder::for_responses();
     let reason = loop {
         let read = socket.read(decoder.read_buf()).await;
@@ -397,9 +422,9 @@ fn deliver(shared: &Shared, id: u64, outcome: Outcome) {
     }
 }
 
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     shared: Arc<Shared>,
-    mut socket: OwnedWriteHalf,
+    mut socket: W,
     mut queued: mpsc::Receiver<Vec<u8>>,
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES_MAX);
@@ -452,7 +477,7 @@ mod tests {
     async fn in_flight_requests_are_bounded_and_abandoned_ones_are_forgotten() {
         let (endpoint, server) = mute_server().await;
         let connection = Arc::new(
-            Connection::open(&endpoint, Duration::from_secs(2), None)
+            Connection::open(&endpoint, Duration::from_secs(2), None, None)
                 .await
                 .unwrap(),
         );
@@ -484,7 +509,7 @@ mod tests {
     async fn a_broken_connection_fails_every_waiter() {
         let (endpoint, server) = mute_server().await;
         let connection = Arc::new(
-            Connection::open(&endpoint, Duration::from_secs(2), None)
+            Connection::open(&endpoint, Duration::from_secs(2), None, None)
                 .await
                 .unwrap(),
         );
@@ -525,7 +550,7 @@ mod tests {
 
     async fn first_call_error(reply: Vec<u8>) -> Error {
         let (endpoint, server) = replying_server(reply).await;
-        let connection = Connection::open(&endpoint, Duration::from_secs(2), None)
+        let connection = Connection::open(&endpoint, Duration::from_secs(2), None, None)
             .await
             .unwrap();
         let frame = cairn_wire::Encoder::new().status_request(1).to_vec();

@@ -1,4 +1,5 @@
-//! Endpoint strings, as etcd tools accept them: `host:port`, `http://host:port`.
+//! Endpoint strings, as etcd tools accept them: `host:port`,
+//! `http://host:port`, `https://host:port`.
 
 use crate::error::{Error, Result};
 use crate::limits::ENDPOINTS_MAX;
@@ -13,14 +14,17 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses one endpoint. `https://` is refused until TLS is supported.
+    /// Parses one endpoint.
     pub fn parse(text: &str) -> Result<Endpoint> {
         let trimmed = text.trim();
-        let rest = if let Some(rest) = trimmed.strip_prefix("http://") {
+        let rest = if let Some(rest) = trimmed
+            .strip_prefix("http://")
+            .or(trimmed.strip_prefix("https://"))
+        {
             rest
-        } else if trimmed.starts_with("https://") || trimmed.starts_with("unixs://") {
+        } else if trimmed.starts_with("unixs://") {
             return Err(Error::InvalidArgument(format!(
-                "endpoint {trimmed}: TLS is not supported yet"
+                "endpoint {trimmed}: unix sockets are not supported"
             )));
         } else if trimmed.contains("://") {
             return Err(Error::InvalidArgument(format!(
@@ -42,6 +46,11 @@ impl Endpoint {
             original: trimmed.to_string(),
             address: address.to_string(),
         })
+    }
+
+    /// Whether the endpoint asks for TLS (`https://`).
+    pub fn is_https(&self) -> bool {
+        self.original.starts_with("https://")
     }
 
     /// Parses a list of endpoints; it must be non-empty and at most
@@ -73,10 +82,9 @@ mod tests {
             "localhost:23790"
         );
         assert_eq!(Endpoint::parse("[::1]:2379").unwrap().address, "[::1]:2379");
-        assert!(Endpoint::parse("https://h:1")
-            .unwrap_err()
-            .to_string()
-            .contains("TLS"));
+        let secure = Endpoint::parse("https://h:1").unwrap();
+        assert!(secure.is_https() && secure.address == "h:1");
+        assert!(!e.is_https());
         assert!(Endpoint::parse("127.0.0.1").is_err());
         assert!(Endpoint::parse("h:99999").is_err());
         assert!(Endpoint::parse_list::<&str>(&[]).is_err());

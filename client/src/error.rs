@@ -133,6 +133,20 @@ pub enum Error {
     /// The caller passed something the client refuses before sending.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A lock or election session's lease expired or was revoked: whatever
+    /// it held is no longer held.
+    #[error("mutex: session is expired")]
+    SessionExpired,
+    /// [`Lock::try_lock`](crate::concurrency::Lock::try_lock) found the lock
+    /// held by another session.
+    #[error("mutex: Locked by another session")]
+    Locked,
+    /// The election has no leader.
+    #[error("election: no leader")]
+    ElectionNoLeader,
+    /// A leader-only election call by a session that is not the leader.
+    #[error("election: not leader")]
+    ElectionNotLeader,
 }
 
 impl Error {
@@ -209,6 +223,10 @@ impl Error {
             Error::Timeout => Code::DeadlineExceeded,
             Error::Protocol { .. } => Code::Internal,
             Error::WatchLagged { .. } => Code::ResourceExhausted,
+            Error::SessionExpired | Error::Locked | Error::ElectionNotLeader => {
+                Code::FailedPrecondition
+            }
+            Error::ElectionNoLeader => Code::NotFound,
         }
     }
 

@@ -45,6 +45,7 @@
 //! # }
 //! ```
 
+pub mod concurrency;
 pub mod limits;
 
 mod client;
@@ -52,7 +53,9 @@ mod codec;
 mod conn;
 mod endpoint;
 mod error;
+mod lease;
 mod options;
+mod tls;
 mod txn;
 mod types;
 mod watch;
@@ -63,10 +66,12 @@ pub mod ctl;
 pub use client::{Client, ConnectOptions, Keepalive};
 pub use endpoint::Endpoint;
 pub use error::{Code, Error, Result};
+pub use lease::{LeaseKeeper, LeaseState};
 pub use options::{
     prefix_range_end, DeleteOptions, GetOptions, KeyRange, PutOptions, SortOrder, SortTarget,
     WatchOptions,
 };
+pub use tls::TlsOptions;
 pub use txn::{Compare, CompareResult, CompareTarget, Op, Txn};
 pub use types::*;
 pub use watch::Watcher;

@@ -69,7 +69,20 @@ pub const TABLE_CELL_WIDTH_MAX: usize = 30;
 
 const _: () = assert!(WRITE_QUEUE_FRAMES_MAX <= INFLIGHT_REQUESTS_MAX);
 
-/// Shortest pause between two keep-alives of `cairnctl lease keep-alive`:
+/// Shortest pause between two renewals of one lease (the library's
+/// [`LeaseKeeper`](crate::LeaseKeeper) and `cairnctl lease keep-alive`):
 /// renewals go out at a third of the TTL, but never more often than this
-/// (a 2 s lease would otherwise be renewed continuously).
+/// (a 1 s lease would otherwise be renewed almost continuously).
 pub const KEEPALIVE_INTERVAL_MIN: Duration = Duration::from_millis(500);
+
+/// How long a watcher keeps re-creating a lost watch before giving up, by
+/// default. etcd's clients retry forever; a stream that silently waits for a
+/// cluster that is gone hides the outage from its reader. 30 s spans a
+/// member restart and several elections.
+pub const WATCH_RESUME_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+/// Pause before retrying a lease renewal that failed for want of a
+/// connection or a leader. Short against the smallest TTL (1 s with a 500 ms
+/// election timeout), so a fail-over costs a lease little of its margin,
+/// yet long enough not to spin while no member answers.
+pub const LEASE_RENEW_RETRY_INTERVAL: Duration = Duration::from_millis(100);

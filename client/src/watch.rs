@@ -1,13 +1,24 @@
-//! Watches: a stream of responses on the connection that created it.
+//! Watches: a stream of responses that survives the loss of its connection.
+//!
+//! A watch lives on the connection that created it. When that connection
+//! breaks (a member restarted or was killed, the client failed over to
+//! another endpoint) or the watcher fell too far behind, [`Watcher::next`]
+//! re-creates the watch, with the same key, range and options, starting at
+//! the revision after the last one it delivered. The caller's stream sees
+//! neither a gap nor a duplicate: every revision is delivered once, in
+//! order, whatever happened underneath.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+use tokio::time::Instant;
 
 use crate::client::Client;
 use crate::codec::{Reply, Request};
 use crate::conn::{Connection, StreamReceiver};
 use crate::error::{Code, Error, Result};
-use crate::limits::WATCH_RESPONSES_QUEUED_MAX;
+use crate::limits::RECONNECT_BACKOFF;
+use crate::options::WatchOptions;
 use crate::types::WatchResponse;
 
 /// A live watch; see [`Client::watch`].
@@ -26,10 +37,20 @@ use crate::types::WatchResponse;
 /// # }
 /// ```
 ///
+/// The stream outlives connections: if the member serving the watch
+/// restarts or dies, the watch is re-created on the next reachable member
+/// from [`resume_revision`](Watcher::resume_revision), so the loop above
+/// neither misses nor repeats an event. If that revision has been compacted
+/// meanwhile, the stream ends with a canceled response whose
+/// `compact_revision` is set, as a watch created from a compacted revision
+/// does.
+///
 /// Dropping a watcher cancels the watch on the server (best effort);
 /// [`cancel`](Watcher::cancel) waits for the server's confirmation.
 pub struct Watcher {
     client: Client,
+    key: Vec<u8>,
+    options: WatchOptions,
     connection: Arc<Connection>,
     /// The id of the create request: every response of the watch carries it.
     stream_id: u64,
@@ -38,6 +59,11 @@ pub struct Watcher {
     /// A response that came with the confirmation and is still to be
     /// handed out (a cancel because the start revision was compacted).
     pending: Option<WatchResponse>,
+    /// The first revision not yet delivered to the caller: where a
+    /// re-created watch starts.
+    resume_revision: i64,
+    /// Times the watch was re-created.
+    resumed: u64,
     ended: bool,
 }
 
@@ -45,19 +71,32 @@ impl std::fmt::Debug for Watcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watcher")
             .field("watch_id", &self.watch_id)
+            .field("resume_revision", &self.resume_revision)
             .field("ended", &self.ended)
             .finish()
     }
 }
 
+/// Errors after which re-creating the watch may succeed.
+fn resumable(e: &Error) -> bool {
+    e.is_retriable() || matches!(e, Error::Timeout | Error::WatchLagged { .. })
+}
+
 impl Watcher {
-    /// Waits for the server to confirm the watch.
-    pub(crate) async fn start(
+    /// Creates the watch on the client's current connection and waits for
+    /// the server to confirm it.
+    pub(crate) async fn open(
         client: Client,
-        connection: Arc<Connection>,
-        stream_id: u64,
-        mut stream: StreamReceiver,
+        key: Vec<u8>,
+        options: WatchOptions,
     ) -> Result<Watcher> {
+        let connection = client.connection().await?;
+        let request = Request::WatchCreate {
+            key: key.clone(),
+            options: options.clone(),
+        };
+        let (stream_id, frame) = client.encode(&request);
+        let mut stream = connection.open_stream(stream_id, frame).await?;
         let timeout = client.options().request_timeout;
         let first = match tokio::time::timeout(timeout, stream.answers.recv()).await {
             Err(_) => {
@@ -82,30 +121,85 @@ impl Watcher {
             });
         }
         let watch_id = response.watch_id;
+        // A watch "from now" sees every revision after the one current
+        // when it was created.
+        let resume_revision = if options.start_revision > 0 {
+            options.start_revision
+        } else {
+            response.header.revision + 1
+        };
         // A bare "created" notice has nothing for the caller.
         let keep = response.canceled || !response.events.is_empty() || !response.created;
         Ok(Watcher {
             client,
+            key,
+            options,
             connection,
             stream_id,
             watch_id,
             stream,
             pending: keep.then_some(response),
+            resume_revision,
+            resumed: 0,
             ended: false,
         })
     }
 
-    /// The server's id of this watch.
+    /// The server's id of this watch. It changes when the watch is
+    /// re-created after a lost connection.
     pub fn watch_id(&self) -> i64 {
         self.watch_id
+    }
+
+    /// The first revision not yet delivered: events up to the one before
+    /// have all been handed out by [`next`](Watcher::next). A progress
+    /// notification moves it too.
+    pub fn resume_revision(&self) -> i64 {
+        self.resume_revision
+    }
+
+    /// How many times the watch was re-created after losing its
+    /// connection or falling behind.
+    pub fn resumed(&self) -> u64 {
+        self.resumed
     }
 
     /// The next response: a batch of events, a progress notification, or
     /// the last one, canceled (then `compact_revision` says whether the
     /// start revision had been compacted). `None` once the watch has ended.
+    ///
+    /// A lost connection does not end the stream: the watch is re-created
+    /// from [`resume_revision`](Watcher::resume_revision) on a reachable
+    /// member. Only when no member accepts it within the connect options'
+    /// `watch_resume_timeout` does `next` return the (retriable) error.
     pub async fn next(&mut self) -> Result<Option<WatchResponse>> {
+        loop {
+            match self.next_on_connection().await {
+                Ok(Some(response)) => {
+                    self.delivered(&response);
+                    return Ok(Some(response));
+                }
+                Ok(None) => return Ok(None),
+                Err(e) if resumable(&e) => self.resume().await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Advances the resume point past what `response` hands out.
+    fn delivered(&mut self, response: &WatchResponse) {
+        self.ended |= response.canceled;
+        if let Some(last) = response.events.last() {
+            self.resume_revision = self.resume_revision.max(last.kv.mod_revision + 1);
+        } else if response.is_progress_notify() {
+            // Every event up to the header's revision has been sent.
+            self.resume_revision = self.resume_revision.max(response.header.revision + 1);
+        }
+    }
+
+    /// The next response of the watch as it exists on its connection.
+    async fn next_on_connection(&mut self) -> Result<Option<WatchResponse>> {
         if let Some(response) = self.pending.take() {
-            self.ended |= response.canceled;
             return Ok(Some(response));
         }
         if self.ended {
@@ -113,10 +207,7 @@ impl Watcher {
         }
         let outcome = self.stream.answers.recv().await;
         match outcome {
-            Some(Ok(Reply::Watch(response))) => {
-                self.ended |= response.canceled;
-                Ok(Some(response))
-            }
+            Some(Ok(Reply::Watch(response))) => Ok(Some(response)),
             Some(Ok(other)) => {
                 self.end();
                 Err(Error::Protocol {
@@ -125,19 +216,47 @@ impl Watcher {
                 })
             }
             Some(Err(e)) => {
-                self.ended = true;
+                self.end();
                 Err(e)
             }
             None if self.stream.overflowed.load(Ordering::Acquire) => {
                 self.end();
                 Err(Error::WatchLagged {
-                    responses_max: WATCH_RESPONSES_QUEUED_MAX,
+                    responses_max: crate::limits::WATCH_RESPONSES_QUEUED_MAX,
                 })
             }
             None => {
                 self.ended = true;
                 Err(self.connection.lost_error())
             }
+        }
+    }
+
+    /// Re-creates the watch from the resume point, retrying resumable
+    /// failures until the resume timeout.
+    async fn resume(&mut self) -> Result<()> {
+        let deadline = Instant::now() + self.client.options().watch_resume_timeout;
+        loop {
+            let options = WatchOptions {
+                start_revision: self.resume_revision,
+                ..self.options.clone()
+            };
+            let e = match Watcher::open(self.client.clone(), self.key.clone(), options).await {
+                Ok(fresh) => {
+                    let resumed = self.resumed + 1;
+                    // The old watch (if its connection still exists) is
+                    // canceled as the old value drops.
+                    *self = fresh;
+                    self.resumed = resumed;
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            if !resumable(&e) || Instant::now() + RECONNECT_BACKOFF >= deadline {
+                self.ended = true;
+                return Err(e);
+            }
+            tokio::time::sleep(RECONNECT_BACKOFF).await;
         }
     }
 

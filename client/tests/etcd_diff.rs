@@ -55,11 +55,29 @@ fn cairn_bin() -> PathBuf {
 struct Step {
     args: &'static [&'static str],
     stdin: &'static str,
+    /// A command that holds until interrupted (`lock`, `elect`): it gets
+    /// SIGINT once it has had time to print.
+    interrupt: bool,
 }
 
 const fn step(args: &'static [&'static str]) -> Step {
-    Step { args, stdin: "" }
+    Step {
+        args,
+        stdin: "",
+        interrupt: false,
+    }
 }
+
+const fn held(args: &'static [&'static str]) -> Step {
+    Step {
+        args,
+        stdin: "",
+        interrupt: true,
+    }
+}
+
+/// How long a held command runs before its SIGINT.
+const HOLD: Duration = Duration::from_millis(1_500);
 
 const SCRIPT: &[Step] = &[
     step(&["put", "foo", "bar"]),
@@ -87,15 +105,18 @@ const SCRIPT: &[Step] = &[
     Step {
         args: &["txn"],
         stdin: "value(\"foo\") = \"nope\"\n\nput x y\n\nput z w\n\n",
+        interrupt: false,
     },
     step(&["get", "z"]),
     Step {
         args: &["txn"],
         stdin: "put x 1\n",
+        interrupt: false,
     },
     Step {
         args: &["txn", "-w", "json"],
         stdin: "mod(\"z\") > \"0\"\n\nget z\n\n\n",
+        interrupt: false,
     },
     step(&["put", "foo", "again"]),
     step(&["compaction", "3"]),
@@ -104,6 +125,20 @@ const SCRIPT: &[Step] = &[
     step(&["put", "", "empty"]),
     step(&["put", "k", "--ignore-value"]),
     step(&["get", "--prefix", "", "-w", "json"]),
+    // Locks and elections: the lock and candidate keys carry a lease id,
+    // masked below.
+    step(&["lock", "job", "echo", "held"]),
+    step(&["lock", "job", "false"]),
+    step(&["lock", "job", "no-such-command-anywhere"]),
+    held(&["lock", "job"]),
+    step(&["get", "--prefix", "job/"]),
+    step(&["lock"]),
+    held(&["elect", "sched", "first"]),
+    held(&["elect", "-l", "nobody"]),
+    step(&["get", "--prefix", "sched/"]),
+    step(&["elect"]),
+    step(&["elect", "sched"]),
+    step(&["elect", "-l", "sched", "proposal"]),
 ];
 
 /// Run one step; the output is stdout, then stderr, then the exit code.
@@ -124,6 +159,11 @@ fn run(bin: &str, endpoint: &str, step: &Step) -> String {
         .unwrap()
         .write_all(step.stdin.as_bytes())
         .unwrap();
+    if step.interrupt {
+        std::thread::sleep(HOLD);
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    }
     let out = child.wait_with_output().unwrap();
     // etcdctl's gRPC layer logs retries as JSON lines on stderr; they are
     // diagnostics, not output a script reads.
@@ -164,6 +204,28 @@ fn mask(s: &str) -> String {
         }
         masked.push_str(rest);
         out = masked;
+    }
+    mask_lease_keys(&out)
+}
+
+/// Lock and candidate keys are `<name>/<lease id in hex>`; lease ids differ
+/// between the two stores.
+fn mask_lease_keys(s: &str) -> String {
+    let mut out = String::new();
+    for line in s.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        match body.split_once('/') {
+            Some((name, id))
+                if ["job", "sched"].contains(&name)
+                    && !id.is_empty()
+                    && id.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                out.push_str(name);
+                out.push_str("/LEASE");
+                out.push_str(&line[body.len()..]);
+            }
+            _ => out.push_str(line),
+        }
     }
     out
 }
@@ -282,5 +344,9 @@ fn masking_hides_ids_but_not_revisions() {
     assert_eq!(
         mask("\"MemberID\" : 99\n\"Revision\" : 7\n"),
         "\"MemberID\" : N\n\"Revision\" : 7\n"
+    );
+    assert_eq!(
+        mask("job/694d7a5b3c2e1f0a\n\njob/x-y\n"),
+        "job/LEASE\n\njob/x-y\n"
     );
 }

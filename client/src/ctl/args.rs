@@ -83,7 +83,7 @@ pub struct GlobalArgs {
     /// Skip server certificate verification.
     #[arg(long, global = true, env = "CAIRNCTL_INSECURE_SKIP_TLS_VERIFY", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub insecure_skip_tls_verify: bool,
-    /// Disable transport security for client connections (the only mode yet).
+    /// Disable transport security for client connections.
     #[arg(long, global = true, env = "CAIRNCTL_INSECURE_TRANSPORT", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
     pub insecure_transport: bool,
 }
@@ -118,6 +118,13 @@ pub enum Command {
     Defrag(EndpointArgs),
     /// Transfers leadership to another member
     MoveLeader(PositionalArgs),
+    /// Manages cairn node snapshots
+    #[command(subcommand)]
+    Snapshot(crate::ctl::snapshot::SnapshotCommand),
+    /// Acquires a named lock
+    Lock(crate::ctl::recipes::LockArgs),
+    /// Observes and participates in leader election
+    Elect(crate::ctl::recipes::ElectArgs),
     /// Prints the version of cairnctl
     Version,
 }
@@ -265,7 +272,7 @@ pub struct WatchArgs {
     pub progress_notify: bool,
     /// Key or prefix, then optionally range_end.
     pub args: Vec<std::ffi::OsString>,
-    /// A command to run for each event (not supported yet).
+    /// A command to run for each event, with CAIRN_WATCH_* variables.
     #[arg(last = true)]
     pub exec: Vec<std::ffi::OsString>,
 }

@@ -11,7 +11,9 @@ pub mod gofmt;
 pub mod kv_args;
 mod lease;
 pub mod print;
+mod recipes;
 pub mod run;
+mod snapshot;
 pub mod txn_parse;
 mod watch;
 

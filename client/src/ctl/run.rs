@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
@@ -14,7 +15,9 @@ use crate::ctl::kv_args::{del_parts, get_parts, put_parts, GetArgs};
 use crate::ctl::print::{EndpointHealth, EndpointStatus, OutputFormat, Printer, Shape};
 use crate::ctl::txn_parse::read_txn;
 use crate::limits::{ENDPOINTS_MAX, STDIN_BYTES_MAX};
-use crate::{AlarmMember, Client, ConnectOptions, Endpoint, Error, GetOptions, Keepalive};
+use crate::{
+    AlarmMember, Client, ConnectOptions, Endpoint, Error, GetOptions, Keepalive, TlsOptions,
+};
 
 /// Where a command reads and writes.
 pub struct Io<'a> {
@@ -114,30 +117,22 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CtlError> {
             printer.require(Shape::Watch)?;
             crate::ctl::watch::run(g, printer, &a, io).await
         }
+        Command::Snapshot(c) => crate::ctl::snapshot::run(g, format, c, io).await,
+        Command::Lock(a) => crate::ctl::recipes::lock(g, &a, io).await,
+        Command::Elect(a) => crate::ctl::recipes::elect(g, printer, &a, io).await,
         Command::Version => Ok(()),
     }
 }
 
-/// TLS and authentication are accepted on the command line but not
-/// implemented yet: say so instead of silently talking in the clear.
+/// Authentication is accepted on the command line but not implemented
+/// yet: say so instead of silently sending requests unauthenticated.
 fn check_unsupported_flags(g: &GlobalArgs) -> Result<(), CtlError> {
     for (name, value) in [("cert", &g.cert), ("key", &g.key), ("cacert", &g.cacert)] {
-        match value.as_deref() {
-            Some("") => {
-                return Err(CtlError::bad_args(format!(
-                    "empty string is passed to --{name} option"
-                )))
-            }
-            Some(_) => {
-                return Err(CtlError::bad_feature(format!(
-                    "--{name}: TLS is not supported by cairn yet"
-                )))
-            }
-            None => {}
+        if value.as_deref() == Some("") {
+            return Err(CtlError::bad_args(format!(
+                "empty string is passed to --{name} option"
+            )));
         }
-    }
-    if g.insecure_skip_tls_verify || !g.insecure_transport {
-        return Err(CtlError::bad_feature("TLS is not supported by cairn yet"));
     }
     if g.user.as_deref().is_some_and(|u| !u.is_empty()) {
         return Err(CtlError::bad_feature(
@@ -157,9 +152,25 @@ fn options(g: &GlobalArgs) -> ConnectOptions {
         }))
 }
 
+/// TLS as etcdctl sets it up: on once a CA, a client certificate or
+/// `--insecure-skip-tls-verify` is given, or `--insecure-transport=false`.
+fn tls_options(g: &GlobalArgs) -> Option<TlsOptions> {
+    let wanted = g.cacert.is_some()
+        || g.cert.is_some()
+        || g.key.is_some()
+        || g.insecure_skip_tls_verify
+        || !g.insecure_transport;
+    wanted.then(|| TlsOptions {
+        ca_file: g.cacert.as_ref().map(PathBuf::from),
+        cert_file: g.cert.as_ref().map(PathBuf::from),
+        key_file: g.key.as_ref().map(PathBuf::from),
+        insecure_skip_verify: g.insecure_skip_tls_verify,
+    })
+}
+
 pub(crate) async fn connect(g: &GlobalArgs, endpoints: &[String]) -> Result<Client, CtlError> {
     let endpoints: Vec<&str> = endpoints.iter().map(|e| e.trim()).collect();
-    Client::connect(endpoints, options(g))
+    Client::connect_with_tls(endpoints, options(g), tls_options(g))
         .await
         .map_err(|e| match e {
             // A bad endpoint is a bad argument, as etcdctl treats a bad config.

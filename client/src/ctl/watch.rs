@@ -4,9 +4,9 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::ctl::args::{GlobalArgs, WatchArgs};
 use crate::ctl::exit::{CtlError, ExitCode};
+use crate::ctl::gofmt::quote;
 use crate::ctl::print::Printer;
 use crate::ctl::run::{connect, Io};
-use crate::limits::RECONNECT_BACKOFF;
 use crate::{Error, WatchOptions, WatchResponse};
 
 /// The text etcd's client gives for a canceled watch.
@@ -26,11 +26,6 @@ fn watch_target(a: &WatchArgs) -> Result<(Vec<u8>, WatchOptions), CtlError> {
     if a.interactive {
         return Err(CtlError::bad_feature(
             "watch -i is not supported by cairnctl yet",
-        ));
-    }
-    if !a.exec.is_empty() {
-        return Err(CtlError::bad_feature(
-            "running a command per watch event is not supported by cairnctl yet",
         ));
     }
     let env_key = std::env::var_os("CAIRNCTL_WATCH_KEY").unwrap_or_default();
@@ -77,49 +72,69 @@ pub(crate) async fn run(
     a: &WatchArgs,
     io: &mut Io<'_>,
 ) -> Result<(), CtlError> {
-    let (key, mut options) = watch_target(a)?;
+    let (key, options) = watch_target(a)?;
     let client = connect(g, &g.endpoints).await?;
-    let mut watcher = client.watch(key.clone(), options.clone()).await?;
-    // The last revision whose events have all been printed: a watch that
-    // loses its connection resumes right after it, so nothing is printed
-    // twice or skipped.
-    let mut seen_revision = 0i64;
-    loop {
-        match watcher.next().await {
-            Ok(Some(r)) => {
-                if r.canceled {
-                    writeln!(io.stderr, "watch was canceled ({})", cancel_text(&r))?;
-                }
-                if r.is_progress_notify() {
-                    writeln!(io.stdout, "progress notify: {}", r.header.revision)?;
-                    seen_revision = seen_revision.max(r.header.revision);
-                }
-                if let Some(last) = r.events.last() {
-                    seen_revision = seen_revision.max(last.kv.mod_revision);
-                }
-                printer.watch(io.stdout, &r)?;
-                io.stdout.flush()?;
-            }
-            Ok(None) => break,
-            Err(e) if e.is_retriable() || matches!(e, Error::WatchLagged { .. }) => {
-                if seen_revision > 0 {
-                    options.start_revision = seen_revision + 1;
-                }
-                watcher = loop {
-                    match client.watch(key.clone(), options.clone()).await {
-                        Ok(w) => break w,
-                        Err(e) if e.is_retriable() || e == Error::Timeout => {
-                            tokio::time::sleep(RECONNECT_BACKOFF).await;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                };
-            }
-            Err(e) => return Err(e.into()),
+    // The watcher re-creates its watch after a lost connection from the
+    // revision after the last one printed: nothing is printed twice or
+    // skipped.
+    let mut watcher = client.watch(key, options).await?;
+    while let Some(r) = watcher.next().await? {
+        if r.canceled {
+            writeln!(io.stderr, "watch was canceled ({})", cancel_text(&r))?;
+        }
+        if r.is_progress_notify() {
+            writeln!(io.stdout, "progress notify: {}", r.header.revision)?;
+        }
+        printer.watch(io.stdout, &r)?;
+        io.stdout.flush()?;
+        if !a.exec.is_empty() {
+            run_per_event(&a.exec, &r, io).await?;
         }
     }
     Err(CtlError::new(
         ExitCode::Interrupted,
         "watch is canceled by the server",
     ))
+}
+
+/// Runs the `-- command` once per event, with the event in
+/// `CAIRN_WATCH_*` variables quoted as etcdctl quotes its `ETCD_WATCH_*`.
+async fn run_per_event(
+    command: &[std::ffi::OsString],
+    r: &WatchResponse,
+    io: &mut Io<'_>,
+) -> Result<(), CtlError> {
+    let Some((program, args)) = command.split_first() else {
+        return Ok(());
+    };
+    for event in &r.events {
+        let status = tokio::process::Command::new(program)
+            .args(args)
+            .env("CAIRN_WATCH_REVISION", r.header.revision.to_string())
+            .env(
+                "CAIRN_WATCH_EVENT_TYPE",
+                quote(event.kind.name().as_bytes()),
+            )
+            .env("CAIRN_WATCH_KEY", quote(&event.kv.key))
+            .env("CAIRN_WATCH_VALUE", quote(&event.kv.value))
+            .status()
+            .await;
+        let failure = match status {
+            Ok(s) if s.success() => continue,
+            Ok(s) => match s.code() {
+                Some(code) => format!("exit status {code}"),
+                None => "signal: killed".to_string(),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                "exec: {}: executable file not found in $PATH",
+                quote(program.as_bytes())
+            ),
+            Err(e) => format!("exec: {e}"),
+        };
+        let words: Vec<String> = command.iter().map(|w| quote(w.as_bytes())).collect();
+        writeln!(io.stderr, "command [{}] error ({failure})", words.join(" "))?;
+        // etcdctl exits without its usual "Error:" line here.
+        return Err(CtlError::new(ExitCode::Error, ""));
+    }
+    Ok(())
 }

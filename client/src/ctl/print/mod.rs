@@ -7,7 +7,7 @@
 mod fields;
 mod json;
 mod simple;
-mod table;
+pub(crate) mod table;
 
 use std::io::Write;
 

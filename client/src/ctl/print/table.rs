@@ -126,7 +126,7 @@ fn wrap(paragraph: &str, limit: usize) -> Vec<String> {
     lines
 }
 
-fn render(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+pub(crate) fn render(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
     let header_cells: Vec<(Vec<String>, usize)> =
         header.iter().map(|h| layout(&h.to_uppercase())).collect();
     let body: Vec<Vec<(Vec<String>, usize)>> = rows
