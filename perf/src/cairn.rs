@@ -5,11 +5,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_client::{Client, ConnectOptions, GetOptions, Op, PutOptions, Txn};
+use cairn_client::{
+    Client, Compare, CompareResult, ConnectOptions, GetOptions, Op, PutOptions, ResponseOp, Txn,
+    WatchOptions,
+};
 
 use crate::error::PerfError;
 use crate::limits::{CAIRN_REQUEST_TIMEOUT_MS, CONNS_MAX, DIAL_TIMEOUT_MS, ERROR_KIND_CHARS_MAX};
-use crate::target::{Consistency, OpError, RangeOptions, RangeResult, Target};
+use crate::target::{Consistency, OpError, RangeOptions, RangeResult, Target, Versioned};
+use crate::watch::{WatchSpec, WatchStream, WatchTarget, WatchedEvent, Watcher};
 
 /// One connection to a cairn member.
 #[derive(Clone, Debug)]
@@ -71,25 +75,12 @@ impl Target for CairnConn {
         range_end: Bytes,
         options: RangeOptions,
     ) -> Result<RangeResult, OpError> {
-        let mut get = GetOptions::new().with_limit(options.limit);
-        if !range_end.is_empty() {
-            get = get.with_range_end(range_end);
-        }
-        if options.consistency == Consistency::Serializable {
-            get = get.with_serializable();
-        }
-        if options.count_only {
-            get = get.with_count_only();
-        }
-        let response = self.client.get(key, get).await.map_err(op_error)?;
-        Ok(RangeResult {
-            kvs: response
-                .kvs
-                .into_iter()
-                .map(|kv| (Bytes::from(kv.key), Bytes::from(kv.value)))
-                .collect(),
-            count: response.count,
-        })
+        let response = self
+            .client
+            .get(key, get_options(range_end, options))
+            .await
+            .map_err(op_error)?;
+        Ok(range_result(response))
     }
 
     async fn txn_put(&self, puts: Vec<(Bytes, Bytes)>) -> Result<(), OpError> {
@@ -106,6 +97,113 @@ impl Target for CairnConn {
         }
         Ok(())
     }
+
+    async fn txn_range(
+        &self,
+        key: Bytes,
+        range_end: Bytes,
+        options: RangeOptions,
+    ) -> Result<RangeResult, OpError> {
+        let get = Op::get(key, get_options(range_end, options));
+        let mut response = self
+            .client
+            .txn(Txn::new().and_then([get]))
+            .await
+            .map_err(op_error)?;
+        match response.responses.pop() {
+            Some(ResponseOp::Range(range)) => Ok(range_result(range)),
+            _ => Err(OpError::new("txn: expected one range response")),
+        }
+    }
+
+    async fn get_versioned(&self, key: Bytes) -> Result<Versioned, OpError> {
+        let mut response = self
+            .client
+            .get(key, GetOptions::new())
+            .await
+            .map_err(op_error)?;
+        Ok(match response.kvs.pop() {
+            Some(kv) => Versioned {
+                value: Some(Bytes::from(kv.value)),
+                mod_revision: kv.mod_revision,
+            },
+            None => Versioned::default(),
+        })
+    }
+
+    async fn txn_cas(
+        &self,
+        expect: Vec<(Bytes, i64)>,
+        puts: Vec<(Bytes, Bytes)>,
+    ) -> Result<bool, OpError> {
+        let compares = expect
+            .into_iter()
+            .map(|(key, revision)| Compare::mod_revision(key, CompareResult::Equal, revision));
+        let ops = puts
+            .into_iter()
+            .map(|(key, value)| Op::put(key, value, PutOptions::new()));
+        let response = self
+            .client
+            .txn(Txn::new().when(compares).and_then(ops))
+            .await
+            .map_err(op_error)?;
+        Ok(response.succeeded)
+    }
+
+    async fn lease_grant(&self, ttl_secs: i64) -> Result<i64, OpError> {
+        let response = self
+            .client
+            .lease_grant(ttl_secs, 0)
+            .await
+            .map_err(op_error)?;
+        if !response.error.is_empty() {
+            return Err(OpError::new(response.error));
+        }
+        Ok(response.id)
+    }
+
+    async fn lease_keep_alive(&self, id: i64) -> Result<i64, OpError> {
+        let response = self
+            .client
+            .lease_keep_alive_once(id)
+            .await
+            .map_err(op_error)?;
+        Ok(response.ttl)
+    }
+
+    async fn lease_ttl(&self, id: i64) -> Result<i64, OpError> {
+        let response = self
+            .client
+            .lease_time_to_live(id, false)
+            .await
+            .map_err(op_error)?;
+        Ok(response.ttl)
+    }
+}
+
+fn get_options(range_end: Bytes, options: RangeOptions) -> GetOptions {
+    let mut get = GetOptions::new().with_limit(options.limit);
+    if !range_end.is_empty() {
+        get = get.with_range_end(range_end);
+    }
+    if options.consistency == Consistency::Serializable {
+        get = get.with_serializable();
+    }
+    if options.count_only {
+        get = get.with_count_only();
+    }
+    get
+}
+
+fn range_result(response: cairn_client::RangeResponse) -> RangeResult {
+    RangeResult {
+        kvs: response
+            .kvs
+            .into_iter()
+            .map(|kv| (Bytes::from(kv.key), Bytes::from(kv.value)))
+            .collect(),
+        count: response.count,
+    }
 }
 
 /// The client's errors print as etcd's tools print them; that text is the
@@ -116,6 +214,96 @@ fn op_error(error: cairn_client::Error) -> OpError {
         kind.truncate(cut);
     }
     OpError::new(kind)
+}
+
+impl WatchTarget for CairnConn {
+    type Stream = CairnConn;
+
+    /// cairn multiplexes every watch of a connection on it: a stream is the
+    /// connection itself.
+    async fn open_watch_stream(&self) -> Result<CairnConn, OpError> {
+        Ok(self.clone())
+    }
+
+    async fn revision(&self) -> Result<i64, OpError> {
+        let response = self
+            .client
+            .get(
+                Bytes::from_static(b"cairn-perf-probe"),
+                GetOptions::new().with_count_only(),
+            )
+            .await
+            .map_err(op_error)?;
+        Ok(response.header.revision)
+    }
+}
+
+impl WatchStream for CairnConn {
+    type Watcher = CairnWatcher;
+
+    async fn watch(&mut self, spec: WatchSpec) -> Result<CairnWatcher, OpError> {
+        let mut options = WatchOptions::new();
+        if !spec.range_end.is_empty() {
+            options = options.with_range_end(spec.range_end);
+        }
+        if spec.start_revision > 0 {
+            options = options.with_start_revision(spec.start_revision);
+        }
+        if spec.prev_kv {
+            options = options.with_prev_kv();
+        }
+        let watcher = self
+            .client
+            .watch(spec.key, options)
+            .await
+            .map_err(op_error)?;
+        Ok(CairnWatcher { watcher })
+    }
+}
+
+/// One watch on a cairn connection.
+#[derive(Debug)]
+pub struct CairnWatcher {
+    watcher: cairn_client::Watcher,
+}
+
+impl Watcher for CairnWatcher {
+    async fn next(&mut self) -> Result<Option<Vec<WatchedEvent>>, OpError> {
+        loop {
+            let Some(response) = self.watcher.next().await.map_err(op_error)? else {
+                return Ok(None);
+            };
+            if response.canceled {
+                return Err(OpError::new(format!(
+                    "watch canceled: {}",
+                    response.cancel_reason
+                )));
+            }
+            if response.events.is_empty() {
+                continue;
+            }
+            return Ok(Some(
+                response
+                    .events
+                    .into_iter()
+                    .map(|event| WatchedEvent {
+                        value: Bytes::from(event.kv.value),
+                        mod_revision: event.kv.mod_revision,
+                    })
+                    .collect(),
+            ));
+        }
+    }
+}
+
+/// The member id of the leader as `endpoint` sees it, and its own id.
+pub async fn leader_of(endpoint: &str) -> Result<(u64, u64), PerfError> {
+    let conn = CairnConn::connect(endpoint).await?;
+    let status = conn.client.status().await.map_err(|e| PerfError::Connect {
+        endpoint: endpoint.to_string(),
+        reason: format!("endpoint status: {e}"),
+    })?;
+    Ok((status.leader, status.header.member_id))
 }
 
 /// Whether a cairn at `url` answers a read.

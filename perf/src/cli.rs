@@ -18,11 +18,19 @@ use crate::keys::{value, KeySpace};
 use crate::limits::{MEMBERS_MAX, TXN_OPS_MAX};
 use crate::run::RunSpec;
 use crate::target::{Consistency, RangeOptions};
+use crate::watch::bench::WatchPlan;
 use crate::workload::Workload;
+pub use crate::workload_args::{
+    LeaseKeepAliveArgs, StmArgs, TxnMixedArgs, WatchArgs, WatchCatchUpArgs, WatchLatencyArgs,
+};
 
 /// Requests sent when neither `--total` nor `--duration` is given (etcd's
 /// benchmark tool's default).
 pub const TOTAL_DEFAULT: u64 = 10_000;
+
+/// Puts of `mvcc put` without `--total`: a run long enough to time, short
+/// enough to finish in a few seconds at opt-level 1.
+pub const MVCC_TOTAL_DEFAULT: u64 = 100_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,7 +83,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, default_value_t = 8)]
     pub key_size: usize,
     /// Value size in bytes.
-    #[arg(long, global = true, default_value_t = 8)]
+    #[arg(long, global = true, default_value_t = 8, alias = "value-size")]
     pub val_size: usize,
     /// Keys are drawn from [0, key-space-size).
     #[arg(long, global = true, default_value_t = 1)]
@@ -86,6 +94,14 @@ pub struct GlobalArgs {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
+    /// Send every request to the leader only (found from the endpoints'
+    /// status).
+    #[arg(long, global = true)]
+    pub target_leader: bool,
+    /// Server processes on this machine whose CPU and memory to report
+    /// (comma-separated pids).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Also write an HTML report (latency percentile curve, throughput over
     /// time) into this directory.
     #[arg(long, global = true)]
@@ -104,6 +120,25 @@ pub enum Command {
     Workload(WorkloadCommand),
     /// Run a workload against a local etcd and a local cairn and compare.
     Compare(CompareArgs),
+    /// Engine-level benchmarks: cairn's MVCC index, no network, no Raft.
+    #[command(subcommand)]
+    Mvcc(MvccCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MvccCommand {
+    /// Puts into the MVCC index (--total puts, or txns of --txn-ops puts).
+    Put(MvccPutArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MvccPutArgs {
+    /// Put the keys in txns of --txn-ops puts.
+    #[arg(long)]
+    pub txn: bool,
+    /// Puts per txn (with --txn).
+    #[arg(long, default_value_t = 1)]
+    pub txn_ops: usize,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -116,6 +151,18 @@ pub enum WorkloadCommand {
     TxnPut(TxnPutArgs),
     /// `etcdctl check perf`: 60 s of rate-limited puts, pass or fail.
     CheckPerf(CheckPerfArgs),
+    /// Txns of one read or one put, mixed by --rw-ratio.
+    TxnMixed(TxnMixedArgs),
+    /// Read-modify-write txns over --keys keys, retried on conflict.
+    Stm(StmArgs),
+    /// Keep-alives of leases granted before the run.
+    LeaseKeepalive(LeaseKeepAliveArgs),
+    /// Watchers over --streams, then puts: creation and event delivery.
+    Watch(WatchArgs),
+    /// Every watcher on one key; latency from each put to each event.
+    WatchLatency(WatchLatencyArgs),
+    /// Watchers starting --revisions back in history: replay speed.
+    WatchCatchup(WatchCatchUpArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -189,7 +236,7 @@ impl GlobalArgs {
             return Err(PerfError::config("--rate must be 0 or a positive number"));
         }
         let warmup: Warmup = parse_warmup(&self.warmup)?;
-        let (workload_kind, prefill) = workload.to_workload()?;
+        let (workload_kind, prefill) = workload.to_workload(self.clients)?;
         let mut spec = RunSpec {
             target: self.target,
             endpoints: self.endpoints.clone(),
@@ -207,7 +254,23 @@ impl GlobalArgs {
             },
             prefill,
             check: None,
+            target_leader: self.target_leader,
+            server_pids: self.server_pid.clone(),
+            watch: workload.watch_plan()?,
         };
+        if let WorkloadCommand::Stm(args) = workload {
+            spec.plan.keys = KeySpace::new(self.key_size, args.keys, false)?;
+        }
+        if let WorkloadCommand::WatchCatchup(_) = workload {
+            spec.plan.keys.sequential = true;
+        }
+        if let WorkloadCommand::WatchLatency(_) = workload {
+            // etcd's watch-latency: every watcher and every put on one key.
+            spec.plan.keys = KeySpace::new(self.key_size, 1, true)?;
+        }
+        if let Some(watch) = &spec.watch {
+            watch.validate(&spec.plan)?;
+        }
         if let WorkloadCommand::CheckPerf(args) = workload {
             // The check fixes its own shape; only the duration may be
             // shortened (or lengthened) with --duration.
@@ -227,9 +290,16 @@ impl GlobalArgs {
 
 impl WorkloadCommand {
     /// The workload and whether to fill the key space first.
-    pub fn to_workload(&self) -> Result<(Workload, bool), PerfError> {
+    pub fn to_workload(&self, clients: usize) -> Result<(Workload, bool), PerfError> {
         match self {
-            WorkloadCommand::Put | WorkloadCommand::CheckPerf(_) => Ok((Workload::Put, false)),
+            WorkloadCommand::Put
+            | WorkloadCommand::CheckPerf(_)
+            | WorkloadCommand::Watch(_)
+            | WorkloadCommand::WatchLatency(_)
+            | WorkloadCommand::WatchCatchup(_) => Ok((Workload::Put, false)),
+            WorkloadCommand::TxnMixed(args) => Ok((args.to_workload()?, false)),
+            WorkloadCommand::Stm(args) => Ok((args.to_workload()?, false)),
+            WorkloadCommand::LeaseKeepalive(args) => Ok((args.to_workload(clients)?, false)),
             WorkloadCommand::Range(args) => {
                 let consistency = match args.consistency.as_str() {
                     "l" | "L" => Consistency::Linearizable,
@@ -268,6 +338,18 @@ impl WorkloadCommand {
                 Ok((Workload::TxnPut { ops: args.txn_ops }, false))
             }
         }
+    }
+}
+
+impl WorkloadCommand {
+    /// The watch options of a watch workload.
+    pub fn watch_plan(&self) -> Result<Option<WatchPlan>, PerfError> {
+        Ok(match self {
+            WorkloadCommand::Watch(args) => Some(args.to_plan()?),
+            WorkloadCommand::WatchLatency(args) => Some(args.to_plan()?),
+            WorkloadCommand::WatchCatchup(args) => Some(args.to_plan()),
+            _ => None,
+        })
     }
 }
 

@@ -155,6 +155,7 @@ async fn run_local(
     let mut run_spec = spec.run.clone();
     run_spec.target = target;
     run_spec.endpoints = servers.iter().map(|s| s.client_url().to_string()).collect();
+    run_spec.server_pids = servers.iter().map(LocalServer::pid).collect();
     let summary = run(&run_spec).await;
     drop(servers);
     summary

@@ -1,6 +1,7 @@
 //! The exact configuration of a run, as recorded in the JSON output, and the
 //! parsing of durations given on the command line.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::driver::{Plan, Stop, Warmup};
@@ -55,6 +56,10 @@ pub struct RunConfig {
     /// Whether the key space was written before a range run.
     pub prefill: bool,
     pub txn_ops: Option<usize>,
+    /// Options of the workloads beyond etcd's `put`/`range`/`txn-put`
+    /// (`rw_ratio`, `keys_per_txn`, `leases`, `streams`, ...), as given.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub workload_options: BTreeMap<String, String>,
     /// The command line that started the run.
     pub command_line: Vec<String>,
 }
@@ -95,6 +100,46 @@ impl RunConfig {
             Workload::TxnPut { ops } => Some(ops),
             _ => None,
         };
+        let mut workload_options = BTreeMap::new();
+        let mut option = |name: &str, value: String| {
+            workload_options.insert(name.to_string(), value);
+        };
+        match &plan.workload {
+            Workload::TxnMixed {
+                rw_ratio,
+                key,
+                range_end,
+                options,
+            } => {
+                option("rw_ratio", rw_ratio.to_string());
+                option("read_key", text(key));
+                option("read_range_end", text(range_end));
+                option("limit", options.limit.to_string());
+                option(
+                    "consistency",
+                    match options.consistency {
+                        Consistency::Linearizable => "l".to_string(),
+                        Consistency::Serializable => "s".to_string(),
+                    },
+                );
+            }
+            Workload::Stm {
+                keys_per_txn,
+                write_percent,
+                isolation,
+            } => {
+                option("keys_per_txn", keys_per_txn.to_string());
+                option("txn_wr_percent", write_percent.to_string());
+                option("isolation", format!("{isolation:?}"));
+            }
+            Workload::LeaseKeepAlive {
+                leases, ttl_secs, ..
+            } => {
+                option("leases", leases.to_string());
+                option("lease_ttl_secs", ttl_secs.to_string());
+            }
+            Workload::Put | Workload::Range { .. } | Workload::TxnPut { .. } => {}
+        }
         RunConfig {
             harness: format!("cairn-perf {}", env!("CARGO_PKG_VERSION")),
             target: target.to_string(),
@@ -117,6 +162,7 @@ impl RunConfig {
             limit,
             prefill,
             txn_ops,
+            workload_options,
             command_line: std::env::args().collect(),
         }
     }

@@ -24,7 +24,7 @@ use crate::keys::{KeySpace, SplitMix64};
 use crate::limits::CLIENTS_MAX;
 use crate::recorder::{Recorder, Recording};
 use crate::target::Target;
-use crate::workload::Workload;
+use crate::workload::{OpClass, Workload};
 
 /// When the measured part of a run ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,6 +103,8 @@ struct Shared {
     /// When the measured part started (known once its first request starts).
     measure_start: OnceLock<Instant>,
     recorder: Recorder,
+    /// For mixed workloads, one recorder per [`OpClass`](crate::workload::OpClass).
+    classes: Vec<Recorder>,
 }
 
 /// What one request number turned out to be.
@@ -174,6 +176,11 @@ pub async fn drive<T: Target>(
         progress,
         measure_start: OnceLock::new(),
         recorder: Recorder::new(start),
+        classes: if plan.workload.is_mixed() {
+            vec![Recorder::new(start), Recorder::new(start)]
+        } else {
+            Vec::new()
+        },
     });
     let mut clients = tokio::task::JoinSet::new();
     for client in 0..plan.shape.clients {
@@ -187,7 +194,14 @@ pub async fn drive<T: Target>(
             assert!(!error.is_panic(), "a client task panicked: {error}");
         }
     }
-    Ok(shared.recorder.finish())
+    let mut recording = shared.recorder.finish();
+    if plan.workload.is_mixed() {
+        for class in [OpClass::Read, OpClass::Write] {
+            let part = shared.classes[class.index()].finish();
+            recording.sections.push((class.name().to_string(), part));
+        }
+    }
+    Ok(recording)
 }
 
 async fn run_client<T: Target>(client: usize, conn: T, shared: Arc<Shared>) {
@@ -208,16 +222,24 @@ async fn run_client<T: Target>(client: usize, conn: T, shared: Arc<Shared>) {
             tokio::time::sleep_until(due.into()).await;
         }
         let plan = &shared.plan;
-        let result = plan
+        let issued = plan
             .workload
             .issue(&conn, &plan.keys, &plan.value, ticket, &mut rng)
             .await;
         let end = Instant::now();
         if measured {
-            let error = result.as_ref().err().map(|e| e.kind.as_str());
+            let error = issued.result.as_ref().err().map(|e| e.kind.as_str());
             shared.recorder.record(client, due, end, error);
-            if result == Ok(false) {
-                shared.recorder.record_empty(client);
+            if let Some(class) = issued.class {
+                shared.classes[class.index()].record(client, due, end, error);
+            }
+            if let Ok(done) = &issued.result {
+                if !done.found {
+                    shared.recorder.record_empty(client);
+                }
+                if done.retries > 0 {
+                    shared.recorder.record_retries(client, done.retries);
+                }
             }
         } else {
             shared.recorder.record_warmup(client);

@@ -1,11 +1,14 @@
 //! cairn-perf: the load generator that compares cairn with etcd.
 //!
-//! One set of workloads (`put`, `range`, `txn-put`) is written against the
-//! [`Target`] trait and driven over many clients sharing a few connections,
-//! with etcd's benchmark tool's flags. Two targets implement the trait:
-//! [`etcd::EtcdConn`] (etcd's v3 gRPC API) and [`cairn::CairnConn`] (cairn's
-//! native protocol through `cairn-client`), so both systems see exactly the
-//! same request stream. `cairn-perf compare` starts a local etcd and a local
+//! One set of workloads (`put`, `range`, `txn-put`, `txn-mixed`, `stm`,
+//! `lease-keepalive`) is written against the [`Target`] trait and driven
+//! over many clients sharing a few connections, with etcd's benchmark
+//! tool's flags; the watch workloads (`watch`, `watch-latency`,
+//! `watch-catchup`) use [`watch::WatchTarget`], and `mvcc put` drives
+//! cairn's MVCC index in process ([`mvcc_bench`]). Two targets implement
+//! the traits: [`etcd::EtcdConn`] (etcd's v3 gRPC API) and
+//! [`cairn::CairnConn`] (cairn's native protocol through `cairn-client`), so
+//! both systems see exactly the same request stream. `cairn-perf compare` starts a local etcd and a local
 //! cairn and runs the workload against each in turn.
 //!
 //! A run is a [`Plan`] driven by [`driver::drive`]: a closed loop, or with a
@@ -63,14 +66,18 @@ pub mod etcd;
 pub mod html;
 pub mod keys;
 pub mod limits;
+pub mod mvcc_bench;
 pub mod progress;
 pub mod recorder;
 pub mod run;
 pub mod server;
+pub mod server_usage;
 pub mod summary;
 pub mod target;
 pub mod text;
+pub mod watch;
 pub mod workload;
+pub mod workload_args;
 
 pub use driver::Plan;
 pub use error::PerfError;

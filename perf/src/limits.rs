@@ -87,3 +87,58 @@ pub const CAIRN_REQUEST_TIMEOUT_MS: u64 = 60_000;
 /// clusters larger than seven, and on a small machine every member shares
 /// the same cores.
 pub const MEMBERS_MAX: usize = 7;
+
+/// Watch creates queued on one etcd watch stream. Creates are sent one at a
+/// time per stream (each waits for its confirmation), so a handful is
+/// plenty.
+pub const WATCH_CREATES_QUEUED_MAX: usize = 16;
+
+/// Event batches queued for one watcher between the stream's reader and the
+/// watcher's task. The task only time-stamps and counts, so it keeps up;
+/// when it does not, the full queue holds back the stream, and the server
+/// sees a slow client, as it would from a real one.
+pub const WATCH_BATCHES_QUEUED_MAX: usize = 1_024;
+
+/// Watchers one run creates (`--streams` × watchers per stream). Each is a
+/// task with a queue on the client and state on the server; 100k is ten
+/// times the largest fan-out measured.
+pub const WATCHERS_MAX: usize = 100_000;
+
+/// Keys a watch workload's watchers and puts are spread over. Delivered
+/// events are checked against the successful puts of each key, counted in
+/// one counter per key.
+pub const WATCH_KEY_SPACE_MAX: u64 = 1_000_000;
+
+/// How long watchers may take, after the last put was acknowledged, to
+/// receive the events still owed to them before those are counted as lost.
+/// Delivery on loopback takes milliseconds; a server minutes behind is
+/// broken for the purpose of the run.
+pub const WATCH_DRAIN_TIMEOUT_MS: u64 = 60_000;
+
+/// Leases one `lease-keepalive` run keeps alive (`--leases`). The issue's
+/// measurement uses 10k; each lease is a few hundred bytes on either side.
+pub const LEASES_MAX: u64 = 1_000_000;
+
+/// Attempts of one `stm` transaction before it is counted as failed. etcd's
+/// STM retries without bound; a bound keeps a livelocked run finite, and
+/// 1000 conflicts in a row mean the run measures nothing but contention.
+pub const STM_ATTEMPTS_MAX: u32 = 1_000;
+
+/// Keys one `stm` transaction reads and writes: etcd's `--max-txn-ops`
+/// bounds the puts of the commit txn.
+pub const STM_KEYS_PER_TXN_MAX: usize = TXN_OPS_MAX;
+
+/// Revisions `watch-catchup` writes before its watchers start: the issue's
+/// measurement uses 1M; ten times that stays within a few GiB of history.
+pub const CATCHUP_REVISIONS_MAX: u64 = 10_000_000;
+
+/// Puts of one engine-level `mvcc put` run (`--total` × `--txn-ops`): all
+/// keys are generated before timing starts and held in memory, and the
+/// index holds every one of them; 10M keys of 64 bytes stay within a few
+/// GiB.
+pub const MVCC_PUTS_MAX: u64 = 10_000_000;
+
+/// Watch streams one run opens (`--streams`): for etcd each is a gRPC
+/// stream with its own server goroutines; as many as connections allowed is
+/// already more than a real client would open.
+pub const STREAMS_MAX: usize = CONNS_MAX;

@@ -4,15 +4,16 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cairn_perf::cli::{Cli, Command, OutputFormat};
+use cairn_perf::cli::{Cli, Command, MvccCommand, OutputFormat, MVCC_TOTAL_DEFAULT};
 use cairn_perf::compare::compare;
 use cairn_perf::html::write_report;
+use cairn_perf::mvcc_bench::{run_mvcc_put, MvccPutSpec};
 use cairn_perf::run::run;
 use cairn_perf::text::{render, render_comparison};
 use cairn_perf::PerfError;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,6 +42,23 @@ async fn execute(cli: &Cli) -> Result<(), PerfError> {
         Command::Workload(workload) => {
             let spec = global.run_spec(workload)?;
             let summary = run(&spec).await?;
+            match global.output {
+                OutputFormat::Text => out(&render(&summary)),
+                OutputFormat::Json => out(&to_json(&summary)),
+            }
+            if let Some(dir) = &global.report {
+                let path = write_report(dir, &[&summary])?;
+                eprintln!("report written to {}", path.display());
+            }
+        }
+        Command::Mvcc(MvccCommand::Put(args)) => {
+            let spec = MvccPutSpec {
+                total: global.total.unwrap_or(MVCC_TOTAL_DEFAULT),
+                key_size: global.key_size,
+                val_size: global.val_size,
+                txn_ops: args.txn.then_some(args.txn_ops),
+            };
+            let summary = run_mvcc_put(spec)?;
             match global.output {
                 OutputFormat::Text => out(&render(&summary)),
                 OutputFormat::Json => out(&to_json(&summary)),

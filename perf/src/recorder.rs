@@ -41,10 +41,15 @@ pub struct Recording {
     pub warmup_requests: u64,
     /// Successful range requests that found no key.
     pub empty_ranges: u64,
+    /// Attempts beyond the first of requests that retry (`stm` conflicts).
+    pub retries: u64,
+    /// The same figures for each kind of request of a mixed workload
+    /// (`reads`, `writes`); empty otherwise.
+    pub sections: Vec<(String, Recording)>,
 }
 
 impl Recording {
-    fn empty() -> Recording {
+    pub fn empty() -> Recording {
         Recording {
             latency_ns: new_histogram(),
             successes: 0,
@@ -59,6 +64,8 @@ impl Recording {
             completions_per_sec: Vec::new(),
             warmup_requests: 0,
             empty_ranges: 0,
+            retries: 0,
+            sections: Vec::new(),
         }
     }
 
@@ -72,7 +79,8 @@ impl Recording {
         self.successes + self.failures()
     }
 
-    fn add_error(&mut self, kind: &str, count: u64) {
+    /// Counts `count` failures of `kind`.
+    pub fn add_error(&mut self, kind: &str, count: u64) {
         if let Some(n) = self.errors.get_mut(kind) {
             *n += count;
         } else if self.errors.len() < ERROR_KINDS_MAX {
@@ -110,6 +118,7 @@ impl Recording {
         }
         self.warmup_requests += other.warmup_requests;
         self.empty_ranges += other.empty_ranges;
+        self.retries += other.retries;
     }
 }
 
@@ -186,6 +195,17 @@ impl Recorder {
     /// key.
     pub fn record_empty(&self, client: usize) {
         self.lock(client).empty_ranges += 1;
+    }
+
+    /// Counts `count` failures of `kind` that have no timing (a watch
+    /// that broke, events never delivered).
+    pub fn record_errors(&self, client: usize, kind: &str, count: u64) {
+        self.lock(client).add_error(kind, count);
+    }
+
+    /// Counts `retries` extra attempts of one request of client `client`.
+    pub fn record_retries(&self, client: usize, retries: u32) {
+        self.lock(client).retries += u64::from(retries);
     }
 
     /// Counts one warm-up request of client `client`.

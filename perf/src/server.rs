@@ -179,6 +179,11 @@ impl LocalServer {
         })
     }
 
+    /// The server's process id (for its CPU and memory figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The client URL (`http://127.0.0.1:<port>`).
     pub fn client_url(&self) -> &str {
         &self.client_url

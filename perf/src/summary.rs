@@ -8,6 +8,7 @@ use crate::config::RunConfig;
 use crate::cpu::ClientCpu;
 use crate::limits::SUMMARY_HISTOGRAM_BUCKETS;
 use crate::recorder::Recording;
+use crate::server_usage::ServerUsage;
 
 /// Percentiles reported in the latency distribution (etcd's list plus the
 /// finer tail).
@@ -26,6 +27,35 @@ pub struct Bucket {
 pub struct Percentile {
     pub percent: f64,
     pub secs: f64,
+}
+
+/// A part of a run summarised on its own.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Section {
+    pub name: String,
+    pub summary: Summary,
+}
+
+/// One named figure.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Fact {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+}
+
+impl Fact {
+    pub fn new(name: &str, value: f64, unit: &str) -> Fact {
+        Fact {
+            name: name.to_string(),
+            value,
+            unit: unit.to_string(),
+        }
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Every figure of a run, plus the configuration that produced it.
@@ -60,6 +90,20 @@ pub struct Summary {
     /// Successful range requests that found no key.
     pub empty_ranges: u64,
     pub client_cpu: ClientCpu,
+    /// Attempts beyond the first (`stm` conflicts).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: u64,
+    /// The same figures per kind of request (`txn-mixed`: reads, writes),
+    /// or per phase (`watch`: creation, puts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<Section>,
+    /// Workload-specific figures (events expected and received, leases
+    /// alive, server memory per watcher).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<Fact>,
+    /// The server's CPU and memory, when its processes are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerUsage>,
     /// The pass/fail verdict of a `check-perf` run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<Verdict>,
@@ -110,7 +154,7 @@ impl Summary {
             .skip_while(|&n| n == 0)
             .collect();
         Summary {
-            config,
+            config: config.clone(),
             total_secs,
             requests: recording.requests(),
             successes,
@@ -129,8 +173,24 @@ impl Summary {
             warmup_requests: recording.warmup_requests,
             empty_ranges: recording.empty_ranges,
             client_cpu,
+            retries: recording.retries,
+            sections: recording
+                .sections
+                .iter()
+                .map(|(name, part)| Section {
+                    name: name.clone(),
+                    summary: Summary::new(config.clone(), part, client_cpu),
+                })
+                .collect(),
+            facts: Vec::new(),
+            server: None,
             check: None,
         }
+    }
+
+    /// The value of the fact called `name`.
+    pub fn fact(&self, name: &str) -> Option<f64> {
+        self.facts.iter().find(|f| f.name == name).map(|f| f.value)
     }
 
     /// The latency below which `percent` of requests completed, if reported.

@@ -86,6 +86,44 @@ pub fn render(summary: &Summary) -> String {
         }
     }
 
+    if summary.retries > 0 {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Retries:\t{} ({:.3} per request)",
+            summary.retries,
+            summary.retries as f64 / summary.requests.max(1) as f64
+        );
+    }
+
+    for section in &summary.sections {
+        let _ = writeln!(out);
+        out.push_str(&render_section(section));
+    }
+
+    if !summary.facts.is_empty() {
+        let _ = writeln!(out);
+        for fact in &summary.facts {
+            let _ = writeln!(out, "{}:\t{}", fact.name, show_fact(fact.value, &fact.unit));
+        }
+    }
+
+    if let Some(server) = &summary.server {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Server CPU: {:.2} cores over {:.1} s, {:.1} µs per request ({} process{}); \
+             RSS {:.1} MiB before, {:.1} MiB after.",
+            server.cores_used,
+            server.wall_secs,
+            server.cpu_us_per_request,
+            server.processes,
+            if server.processes == 1 { "" } else { "es" },
+            server.rss_bytes_before as f64 / MIB,
+            server.rss_bytes_after as f64 / MIB,
+        );
+    }
+
     let cpu = &summary.client_cpu;
     let _ = writeln!(out);
     let _ = writeln!(
@@ -105,6 +143,42 @@ pub fn render(summary: &Summary) -> String {
     if let Some(verdict) = &summary.check {
         let _ = writeln!(out);
         out.push_str(&render_verdict(verdict));
+    }
+    out
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn show_fact(value: f64, unit: &str) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0} {unit}")
+    } else {
+        format!("{value:.3} {unit}")
+    }
+    .trim_end()
+    .to_string()
+}
+
+/// One part of a run, in a few lines: counts, rate, average and tail.
+fn render_section(section: &crate::summary::Section) -> String {
+    let s = &section.summary;
+    let mut out = String::new();
+    let _ = writeln!(out, "Section {}:", section.name);
+    let _ = writeln!(
+        out,
+        "  Requests:\t{} ({} ok, {} failed)",
+        s.requests, s.successes, s.failures
+    );
+    let _ = writeln!(out, "  Requests/sec:\t{:.4}", s.requests_per_sec);
+    let _ = writeln!(out, "  Average:\t{:.6} secs.", s.average_secs);
+    for percent in [50.0, 99.0, 99.9] {
+        if let Some(secs) = s.percentile_secs(percent) {
+            let _ = writeln!(out, "  {percent}% in {secs:.6} secs.");
+        }
+    }
+    let _ = writeln!(out, "  Slowest:\t{:.6} secs.", s.slowest_secs);
+    for (kind, count) in &s.errors {
+        let _ = writeln!(out, "  [{count}]\t{kind}");
     }
     out
 }
@@ -133,6 +207,7 @@ enum Unit {
     Count,
     PerSec,
     Secs,
+    Ratio,
 }
 
 /// The comparison table printed after both summaries of `compare`.
@@ -141,7 +216,7 @@ pub fn render_comparison(etcd: &Summary, cairn: &Summary) -> String {
     let _ = writeln!(out, "Comparison ({}):", etcd.config.workload);
     let _ = writeln!(
         out,
-        "  {:<14} {:>14} {:>14} {:>14}",
+        "  {:<32} {:>14} {:>14} {:>14}",
         "", "etcd", "cairn", "cairn/etcd"
     );
     let mut row = |name: &str, e: f64, c: f64, unit: Unit| {
@@ -149,9 +224,10 @@ pub fn render_comparison(etcd: &Summary, cairn: &Summary) -> String {
             Unit::Count => format!("{v:.0}"),
             Unit::PerSec => format!("{v:.1}"),
             Unit::Secs => format!("{:.3} ms", v * 1e3),
+            Unit::Ratio => format!("{v:.2}"),
         };
         let r = ratio(c, e).map_or("-".to_string(), |r| format!("{r:.2}x"));
-        let _ = writeln!(out, "  {name:<14} {:>14} {:>14} {r:>14}", show(e), show(c));
+        let _ = writeln!(out, "  {name:<32} {:>14} {:>14} {r:>14}", show(e), show(c));
     };
     row(
         "Requests/sec",
@@ -174,5 +250,19 @@ pub fn render_comparison(etcd: &Summary, cairn: &Summary) -> String {
         cairn.failures as f64,
         Unit::Count,
     );
+    if let (Some(e), Some(c)) = (&etcd.server, &cairn.server) {
+        row("Server cores", e.cores_used, c.cores_used, Unit::Ratio);
+        row(
+            "Server µs/req",
+            e.cpu_us_per_request,
+            c.cpu_us_per_request,
+            Unit::PerSec,
+        );
+    }
+    for fact in &etcd.facts {
+        if let Some(c) = cairn.fact(&fact.name) {
+            row(&fact.name, fact.value, c, Unit::Ratio);
+        }
+    }
     out
 }

@@ -105,6 +105,9 @@ async fn range_runs_read_the_prefilled_key_space() {
             ),
             prefill: true,
             check: None,
+            target_leader: false,
+            server_pids: Vec::new(),
+            watch: None,
         };
         let summary = run(&spec).await.unwrap();
         assert_eq!(summary.requests, 300, "consistency {flag}");
@@ -180,6 +183,9 @@ async fn compare_without_cairn_runs_etcd_alone_and_says_so() {
             ),
             prefill: false,
             check: None,
+            target_leader: false,
+            server_pids: Vec::new(),
+            watch: None,
         },
         etcd_bin: None,
         cairn_bin: Some("/nonexistent/cairn".into()),
@@ -220,6 +226,9 @@ async fn compare_spreads_connections_over_a_three_member_cluster() {
             ),
             prefill: false,
             check: None,
+            target_leader: false,
+            server_pids: Vec::new(),
+            watch: None,
         },
         etcd_bin: None,
         cairn_bin: Some("/nonexistent/cairn".into()),

@@ -2,6 +2,8 @@
 //! `--conns`, shared by the clients assigned to it.
 
 pub mod proto;
+pub mod stream;
+pub mod watch;
 
 use bytes::Bytes;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::error::PerfError;
 use crate::limits::{CONNS_MAX, DIAL_TIMEOUT_MS, ERROR_KIND_CHARS_MAX};
-use crate::target::{Consistency, OpError, RangeOptions, RangeResult, Target};
+use crate::target::{Consistency, OpError, RangeOptions, RangeResult, Target, Versioned};
 
 /// One gRPC connection to an etcd member.
 #[derive(Clone, Debug)]
@@ -77,6 +79,42 @@ impl EtcdConn {
         .map_err(|status| status_error(&status))
     }
 
+    /// Opens a bidirectional stream: `requests` go out as they are sent on
+    /// the returned channel's other end, answers come back in order.
+    pub(crate) async fn streaming<Req, Resp, S>(
+        &self,
+        path: &'static str,
+        requests: S,
+    ) -> Result<tonic::Streaming<Resp>, OpError>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+        S: tokio_stream::Stream<Item = Req> + Send + 'static,
+    {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|e| op_error(format!("transport: {}", error_chain(&e))))?;
+        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+        grpc.streaming(
+            tonic::Request::new(requests),
+            PathAndQuery::from_static(path),
+            codec,
+        )
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| status_error(&status))
+    }
+
+    /// This member's id and the leader's, from its status.
+    pub async fn leader(&self) -> Result<(u64, u64), OpError> {
+        let response: stream::StatusResponse = self
+            .unary("/etcdserverpb.Maintenance/Status", stream::StatusRequest {})
+            .await?;
+        let member = response.header.map(|h| h.member_id).unwrap_or(0);
+        Ok((response.leader, member))
+    }
+
     /// Deletes every key in `[key, range_end)`; used to reset a server
     /// between runs and by tests.
     pub async fn delete_range(&self, key: Bytes, range_end: Bytes) -> Result<i64, OpError> {
@@ -105,24 +143,9 @@ impl Target for EtcdConn {
         range_end: Bytes,
         options: RangeOptions,
     ) -> Result<RangeResult, OpError> {
-        let request = proto::RangeRequest {
-            key,
-            range_end,
-            limit: options.limit,
-            revision: 0,
-            serializable: options.consistency == Consistency::Serializable,
-            keys_only: false,
-            count_only: options.count_only,
-        };
+        let request = range_request(key, range_end, options);
         let response: proto::RangeResponse = self.unary("/etcdserverpb.KV/Range", request).await?;
-        Ok(RangeResult {
-            kvs: response
-                .kvs
-                .into_iter()
-                .map(|kv| (kv.key, kv.value))
-                .collect(),
-            count: response.count,
-        })
+        Ok(range_result(response))
     }
 
     async fn txn_put(&self, puts: Vec<(Bytes, Bytes)>) -> Result<(), OpError> {
@@ -147,12 +170,149 @@ impl Target for EtcdConn {
         }
         Ok(())
     }
+
+    async fn txn_range(
+        &self,
+        key: Bytes,
+        range_end: Bytes,
+        options: RangeOptions,
+    ) -> Result<RangeResult, OpError> {
+        let request = proto::TxnRequest {
+            success: vec![proto::RequestOp {
+                request: Some(proto::Request::Range(range_request(
+                    key, range_end, options,
+                ))),
+            }],
+            failure: Vec::new(),
+        };
+        let mut response: proto::TxnResponse = self.unary("/etcdserverpb.KV/Txn", request).await?;
+        match response.responses.pop().and_then(|op| op.response) {
+            Some(proto::Response::Range(range)) => Ok(range_result(range)),
+            _ => Err(op_error("txn: expected one range response".to_string())),
+        }
+    }
+
+    async fn get_versioned(&self, key: Bytes) -> Result<Versioned, OpError> {
+        let request = proto::RangeRequest {
+            key,
+            ..proto::RangeRequest::default()
+        };
+        let mut response: proto::RangeResponse =
+            self.unary("/etcdserverpb.KV/Range", request).await?;
+        Ok(match response.kvs.pop() {
+            Some(kv) => Versioned {
+                value: Some(kv.value),
+                mod_revision: kv.mod_revision,
+            },
+            None => Versioned::default(),
+        })
+    }
+
+    async fn txn_cas(
+        &self,
+        expect: Vec<(Bytes, i64)>,
+        puts: Vec<(Bytes, Bytes)>,
+    ) -> Result<bool, OpError> {
+        let request = stream::GuardedTxnRequest {
+            compare: expect
+                .into_iter()
+                .map(|(key, revision)| stream::Compare {
+                    result: stream::COMPARE_EQUAL,
+                    target: stream::COMPARE_TARGET_MOD,
+                    key,
+                    mod_revision: Some(revision),
+                })
+                .collect(),
+            success: puts
+                .into_iter()
+                .map(|(key, value)| put_op(key, value))
+                .collect(),
+            failure: Vec::new(),
+        };
+        let response: stream::GuardedTxnResponse =
+            self.unary("/etcdserverpb.KV/Txn", request).await?;
+        Ok(response.succeeded)
+    }
+
+    async fn lease_grant(&self, ttl_secs: i64) -> Result<i64, OpError> {
+        let request = stream::LeaseGrantRequest {
+            ttl: ttl_secs,
+            id: 0,
+        };
+        let response: stream::LeaseGrantResponse = self
+            .unary("/etcdserverpb.Lease/LeaseGrant", request)
+            .await?;
+        if !response.error.is_empty() {
+            return Err(op_error(response.error));
+        }
+        Ok(response.id)
+    }
+
+    /// etcd renews leases only over its `LeaseKeepAlive` stream; one renewal
+    /// opens a stream, sends one request and reads one answer, as
+    /// clientv3's `KeepAliveOnce` (and so etcd's benchmark tool) does.
+    async fn lease_keep_alive(&self, id: i64) -> Result<i64, OpError> {
+        let request = stream::LeaseKeepAliveRequest { id };
+        let mut answers = self
+            .streaming::<_, stream::LeaseKeepAliveResponse, _>(
+                "/etcdserverpb.Lease/LeaseKeepAlive",
+                tokio_stream::once(request),
+            )
+            .await?;
+        match answers.message().await {
+            Ok(Some(response)) => Ok(response.ttl),
+            Ok(None) => Err(op_error("lease keep-alive: stream ended".to_string())),
+            Err(status) => Err(status_error(&status)),
+        }
+    }
+
+    async fn lease_ttl(&self, id: i64) -> Result<i64, OpError> {
+        let request = stream::LeaseTimeToLiveRequest { id, keys: false };
+        let response: stream::LeaseTimeToLiveResponse = self
+            .unary("/etcdserverpb.Lease/LeaseTimeToLive", request)
+            .await?;
+        Ok(response.ttl)
+    }
+}
+
+fn range_request(key: Bytes, range_end: Bytes, options: RangeOptions) -> proto::RangeRequest {
+    proto::RangeRequest {
+        key,
+        range_end,
+        limit: options.limit,
+        revision: 0,
+        serializable: options.consistency == Consistency::Serializable,
+        keys_only: false,
+        count_only: options.count_only,
+    }
+}
+
+fn range_result(response: proto::RangeResponse) -> RangeResult {
+    RangeResult {
+        kvs: response
+            .kvs
+            .into_iter()
+            .map(|kv| (kv.key, kv.value))
+            .collect(),
+        count: response.count,
+    }
+}
+
+fn put_op(key: Bytes, value: Bytes) -> proto::RequestOp {
+    proto::RequestOp {
+        request: Some(proto::Request::Put(proto::PutRequest {
+            key,
+            value,
+            lease: 0,
+            prev_kv: false,
+        })),
+    }
 }
 
 /// etcd puts its error text (`etcdserver: too many requests`) in the status
 /// message; that text is the kind. A status without a message is counted by
 /// its code.
-fn status_error(status: &tonic::Status) -> OpError {
+pub(crate) fn status_error(status: &tonic::Status) -> OpError {
     let message = status.message();
     if message.is_empty() {
         op_error(format!("grpc: {:?}", status.code()))
@@ -161,7 +321,7 @@ fn status_error(status: &tonic::Status) -> OpError {
     }
 }
 
-fn op_error(mut kind: String) -> OpError {
+pub(crate) fn op_error(mut kind: String) -> OpError {
     if let Some((cut, _)) = kind.char_indices().nth(ERROR_KIND_CHARS_MAX) {
         kind.truncate(cut);
     }
@@ -170,7 +330,7 @@ fn op_error(mut kind: String) -> OpError {
 
 /// The error and its causes on one line: tonic's top-level transport error
 /// alone says only "transport error".
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -111,3 +111,42 @@ impl Target for FakeTarget {
         self.serve().await
     }
 }
+
+/// The `cairn` server binary of this build (`target/<profile>/cairn`).
+pub fn cairn_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test>-… → target/<profile>/cairn
+    let profile_dir = exe.parent().and_then(std::path::Path::parent).unwrap();
+    let bin = profile_dir.join("cairn");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (`cargo build --bin cairn`; scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A single-member cairn on free loopback ports, answering reads.
+pub async fn start_cairn() -> LocalServer {
+    let mut server =
+        LocalServer::spawn(ServerKind::Cairn, &cairn_bin(), None).expect("cairn starts");
+    server
+        .wait_ready(cairn_perf::cairn::answers)
+        .await
+        .expect("cairn becomes ready");
+    server
+}
+
+/// Parses a `cairn-perf` command line into the run it describes, aimed at
+/// `endpoint`.
+pub fn spec_for(endpoint: &str, args: &[&str]) -> cairn_perf::run::RunSpec {
+    use cairn_perf::cli::{Cli, Command};
+    use clap::Parser;
+    let mut line = vec!["cairn-perf".to_string(), format!("--endpoints={endpoint}")];
+    line.extend(args.iter().map(|a| a.to_string()));
+    let cli = Cli::try_parse_from(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let Command::Workload(workload) = &cli.command else {
+        panic!("expected a workload: {line:?}");
+    };
+    cli.global.run_spec(workload).unwrap()
+}
