@@ -1,11 +1,10 @@
 //! The etcd target: etcd's v3 gRPC API over tonic, one HTTP/2 connection per
 //! `--conns`, shared by the clients assigned to it.
 
-pub mod proto;
-pub mod stream;
 pub mod watch;
 
 use bytes::Bytes;
+use cairn_wire::etcdpb::{self as pb, path};
 use std::time::Duration;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
@@ -108,9 +107,7 @@ impl EtcdConn {
 
     /// This member's id and the leader's, from its status.
     pub async fn leader(&self) -> Result<(u64, u64), OpError> {
-        let response: stream::StatusResponse = self
-            .unary("/etcdserverpb.Maintenance/Status", stream::StatusRequest {})
-            .await?;
+        let response: pb::StatusResponse = self.unary(path::STATUS, pb::StatusRequest {}).await?;
         let member = response.header.map(|h| h.member_id).unwrap_or(0);
         Ok((response.leader, member))
     }
@@ -118,22 +115,24 @@ impl EtcdConn {
     /// Deletes every key in `[key, range_end)`; used to reset a server
     /// between runs and by tests.
     pub async fn delete_range(&self, key: Bytes, range_end: Bytes) -> Result<i64, OpError> {
-        let request = proto::DeleteRangeRequest { key, range_end };
-        let response: proto::DeleteRangeResponse =
-            self.unary("/etcdserverpb.KV/DeleteRange", request).await?;
+        let request = pb::DeleteRangeRequest {
+            key,
+            range_end,
+            ..Default::default()
+        };
+        let response: pb::DeleteRangeResponse = self.unary(path::KV_DELETE_RANGE, request).await?;
         Ok(response.deleted)
     }
 }
 
 impl Target for EtcdConn {
     async fn put(&self, key: Bytes, value: Bytes) -> Result<(), OpError> {
-        let request = proto::PutRequest {
+        let request = pb::PutRequest {
             key,
             value,
-            lease: 0,
-            prev_kv: false,
+            ..Default::default()
         };
-        let _: proto::PutResponse = self.unary("/etcdserverpb.KV/Put", request).await?;
+        let _: pb::PutResponse = self.unary(path::KV_PUT, request).await?;
         Ok(())
     }
 
@@ -144,27 +143,20 @@ impl Target for EtcdConn {
         options: RangeOptions,
     ) -> Result<RangeResult, OpError> {
         let request = range_request(key, range_end, options);
-        let response: proto::RangeResponse = self.unary("/etcdserverpb.KV/Range", request).await?;
+        let response: pb::RangeResponse = self.unary(path::KV_RANGE, request).await?;
         Ok(range_result(response))
     }
 
     async fn txn_put(&self, puts: Vec<(Bytes, Bytes)>) -> Result<(), OpError> {
         let success = puts
             .into_iter()
-            .map(|(key, value)| proto::RequestOp {
-                request: Some(proto::Request::Put(proto::PutRequest {
-                    key,
-                    value,
-                    lease: 0,
-                    prev_kv: false,
-                })),
-            })
+            .map(|(key, value)| put_op(key, value))
             .collect();
-        let request = proto::TxnRequest {
+        let request = pb::TxnRequest {
             success,
-            failure: Vec::new(),
+            ..Default::default()
         };
-        let response: proto::TxnResponse = self.unary("/etcdserverpb.KV/Txn", request).await?;
+        let response: pb::TxnResponse = self.unary(path::KV_TXN, request).await?;
         if !response.succeeded {
             return Err(op_error("txn: success branch not taken".to_string()));
         }
@@ -177,28 +169,25 @@ impl Target for EtcdConn {
         range_end: Bytes,
         options: RangeOptions,
     ) -> Result<RangeResult, OpError> {
-        let request = proto::TxnRequest {
-            success: vec![proto::RequestOp {
-                request: Some(proto::Request::Range(range_request(
-                    key, range_end, options,
-                ))),
+        let request = pb::TxnRequest {
+            success: vec![pb::RequestOp {
+                request: Some(pb::Request::Range(range_request(key, range_end, options))),
             }],
-            failure: Vec::new(),
+            ..Default::default()
         };
-        let mut response: proto::TxnResponse = self.unary("/etcdserverpb.KV/Txn", request).await?;
+        let mut response: pb::TxnResponse = self.unary(path::KV_TXN, request).await?;
         match response.responses.pop().and_then(|op| op.response) {
-            Some(proto::Response::Range(range)) => Ok(range_result(range)),
+            Some(pb::Response::Range(range)) => Ok(range_result(range)),
             _ => Err(op_error("txn: expected one range response".to_string())),
         }
     }
 
     async fn get_versioned(&self, key: Bytes) -> Result<Versioned, OpError> {
-        let request = proto::RangeRequest {
+        let request = pb::RangeRequest {
             key,
-            ..proto::RangeRequest::default()
+            ..Default::default()
         };
-        let mut response: proto::RangeResponse =
-            self.unary("/etcdserverpb.KV/Range", request).await?;
+        let mut response: pb::RangeResponse = self.unary(path::KV_RANGE, request).await?;
         Ok(match response.kvs.pop() {
             Some(kv) => Versioned {
                 value: Some(kv.value),
@@ -213,15 +202,10 @@ impl Target for EtcdConn {
         expect: Vec<(Bytes, i64)>,
         puts: Vec<(Bytes, Bytes)>,
     ) -> Result<bool, OpError> {
-        let request = stream::GuardedTxnRequest {
+        let request = pb::TxnRequest {
             compare: expect
                 .into_iter()
-                .map(|(key, revision)| stream::Compare {
-                    result: stream::COMPARE_EQUAL,
-                    target: stream::COMPARE_TARGET_MOD,
-                    key,
-                    mod_revision: Some(revision),
-                })
+                .map(|(key, revision)| mod_revision_equals(key, revision))
                 .collect(),
             success: puts
                 .into_iter()
@@ -229,19 +213,16 @@ impl Target for EtcdConn {
                 .collect(),
             failure: Vec::new(),
         };
-        let response: stream::GuardedTxnResponse =
-            self.unary("/etcdserverpb.KV/Txn", request).await?;
+        let response: pb::TxnResponse = self.unary(path::KV_TXN, request).await?;
         Ok(response.succeeded)
     }
 
     async fn lease_grant(&self, ttl_secs: i64) -> Result<i64, OpError> {
-        let request = stream::LeaseGrantRequest {
+        let request = pb::LeaseGrantRequest {
             ttl: ttl_secs,
             id: 0,
         };
-        let response: stream::LeaseGrantResponse = self
-            .unary("/etcdserverpb.Lease/LeaseGrant", request)
-            .await?;
+        let response: pb::LeaseGrantResponse = self.unary(path::LEASE_GRANT, request).await?;
         if !response.error.is_empty() {
             return Err(op_error(response.error));
         }
@@ -252,10 +233,10 @@ impl Target for EtcdConn {
     /// opens a stream, sends one request and reads one answer, as
     /// clientv3's `KeepAliveOnce` (and so etcd's benchmark tool) does.
     async fn lease_keep_alive(&self, id: i64) -> Result<i64, OpError> {
-        let request = stream::LeaseKeepAliveRequest { id };
+        let request = pb::LeaseKeepAliveRequest { id };
         let mut answers = self
-            .streaming::<_, stream::LeaseKeepAliveResponse, _>(
-                "/etcdserverpb.Lease/LeaseKeepAlive",
+            .streaming::<_, pb::LeaseKeepAliveResponse, _>(
+                path::LEASE_KEEP_ALIVE,
                 tokio_stream::once(request),
             )
             .await?;
@@ -267,27 +248,25 @@ impl Target for EtcdConn {
     }
 
     async fn lease_ttl(&self, id: i64) -> Result<i64, OpError> {
-        let request = stream::LeaseTimeToLiveRequest { id, keys: false };
-        let response: stream::LeaseTimeToLiveResponse = self
-            .unary("/etcdserverpb.Lease/LeaseTimeToLive", request)
-            .await?;
+        let request = pb::LeaseTimeToLiveRequest { id, keys: false };
+        let response: pb::LeaseTimeToLiveResponse =
+            self.unary(path::LEASE_TIME_TO_LIVE, request).await?;
         Ok(response.ttl)
     }
 }
 
-fn range_request(key: Bytes, range_end: Bytes, options: RangeOptions) -> proto::RangeRequest {
-    proto::RangeRequest {
+fn range_request(key: Bytes, range_end: Bytes, options: RangeOptions) -> pb::RangeRequest {
+    pb::RangeRequest {
         key,
         range_end,
         limit: options.limit,
-        revision: 0,
         serializable: options.consistency == Consistency::Serializable,
-        keys_only: false,
         count_only: options.count_only,
+        ..Default::default()
     }
 }
 
-fn range_result(response: proto::RangeResponse) -> RangeResult {
+fn range_result(response: pb::RangeResponse) -> RangeResult {
     RangeResult {
         kvs: response
             .kvs
@@ -298,14 +277,26 @@ fn range_result(response: proto::RangeResponse) -> RangeResult {
     }
 }
 
-fn put_op(key: Bytes, value: Bytes) -> proto::RequestOp {
-    proto::RequestOp {
-        request: Some(proto::Request::Put(proto::PutRequest {
+fn put_op(key: Bytes, value: Bytes) -> pb::RequestOp {
+    pb::RequestOp {
+        request: Some(pb::Request::Put(pb::PutRequest {
             key,
             value,
-            lease: 0,
-            prev_kv: false,
+            ..Default::default()
         })),
+    }
+}
+
+/// The guard "`key` was last modified at `revision`". The target value is a
+/// oneof member, so it is sent even when it is 0, which etcd reads as "the
+/// key does not exist".
+fn mod_revision_equals(key: Bytes, revision: i64) -> pb::Compare {
+    pb::Compare {
+        result: pb::CompareResult::Equal as i32,
+        target: pb::CompareTarget::Mod as i32,
+        key,
+        target_union: Some(pb::TargetUnion::ModRevision(revision)),
+        ..Default::default()
     }
 }
 
@@ -339,4 +330,41 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn a_guard_on_a_missing_key_sends_revision_zero() {
+        let compare = mod_revision_equals(Bytes::from_static(b"k"), 0);
+        // field 2 (varint) 2, field 3 (bytes) "k", field 6 (varint) 0.
+        assert_eq!(
+            compare.encode_to_vec(),
+            vec![0x10, 2, 0x1a, 1, b'k', 0x30, 0]
+        );
+    }
+
+    #[test]
+    fn a_serializable_range_sets_field_seven() {
+        let options = RangeOptions {
+            consistency: Consistency::Serializable,
+            limit: 0,
+            count_only: false,
+        };
+        let request = range_request(Bytes::from_static(b"k"), Bytes::new(), options);
+        assert_eq!(request.encode_to_vec(), vec![0x0a, 1, b'k', 0x38, 1]);
+    }
+
+    #[test]
+    fn a_put_sends_only_key_and_value() {
+        let op = put_op(Bytes::from_static(b"k"), Bytes::from_static(b"v"));
+        // RequestOp field 2 (put), 6 bytes: field 1 "k", field 2 "v".
+        assert_eq!(
+            op.encode_to_vec(),
+            vec![0x12, 6, 0x0a, 1, b'k', 0x12, 1, b'v']
+        );
+    }
 }

@@ -12,11 +12,14 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::stream::{WatchCreateRequest, WatchRequest, WatchRequestUnion, WatchResponse};
 use super::{op_error, status_error, EtcdConn};
 use crate::limits::{WATCH_BATCHES_QUEUED_MAX, WATCH_CREATES_QUEUED_MAX};
 use crate::target::OpError;
 use crate::watch::{WatchSpec, WatchStream, WatchTarget, WatchedEvent, Watcher};
+use cairn_wire::etcdpb::{
+    path, RangeRequest, RangeResponse, WatchCreateRequest, WatchRequest, WatchRequestUnion,
+    WatchResponse,
+};
 
 type Batch = Result<Vec<WatchedEvent>, OpError>;
 
@@ -50,13 +53,12 @@ impl WatchTarget for EtcdConn {
     }
 
     async fn revision(&self) -> Result<i64, OpError> {
-        let request = super::proto::RangeRequest {
+        let request = RangeRequest {
             key: bytes::Bytes::from_static(b"cairn-perf-probe"),
             count_only: true,
-            ..super::proto::RangeRequest::default()
+            ..Default::default()
         };
-        let response: super::proto::RangeResponse =
-            self.unary("/etcdserverpb.KV/Range", request).await?;
+        let response: RangeResponse = self.unary(path::KV_RANGE, request).await?;
         Ok(response.header.map(|h| h.revision).unwrap_or(0))
     }
 }
@@ -66,11 +68,12 @@ impl WatchStream for EtcdWatchStream {
 
     async fn watch(&mut self, spec: WatchSpec) -> Result<EtcdWatcher, OpError> {
         let request = WatchRequest {
-            request: Some(WatchRequestUnion::Create(WatchCreateRequest {
+            request_union: Some(WatchRequestUnion::CreateRequest(WatchCreateRequest {
                 key: spec.key,
                 range_end: spec.range_end,
                 start_revision: spec.start_revision,
                 prev_kv: spec.prev_kv,
+                ..Default::default()
             })),
         };
         let (confirmed_tx, confirmed_rx) = oneshot::channel();
@@ -89,10 +92,7 @@ impl WatchStream for EtcdWatchStream {
                 }
                 let inbound = self
                     .conn
-                    .streaming::<_, WatchResponse, _>(
-                        "/etcdserverpb.Watch/Watch",
-                        ReceiverStream::new(rx),
-                    )
+                    .streaming::<_, WatchResponse, _>(path::WATCH, ReceiverStream::new(rx))
                     .await?;
                 tokio::spawn(read_responses(inbound, Arc::clone(&self.pending)));
                 self.requests = Some(tx);
