@@ -101,7 +101,15 @@ pub(crate) async fn member(
         MemberCommand::Promote(a) => {
             let id = member_id(&a.args)?;
             let client = connect(g, &g.endpoints).await?;
-            let r = client.member_promote(id).await?;
+            let r = match client.member_promote(id).await {
+                // Only the leader knows whether the learner has caught up;
+                // where etcd's follower forwards the request to it, ask the
+                // leader among the endpoints ourselves.
+                Err(crate::Error::Server { message, .. }) if message == NOT_LEADER => {
+                    leader_client(g).await?.member_promote(id).await?
+                }
+                other => other?,
+            };
             printer.member_change(io.stdout, MemberChange::Promoted, id, &r)
         }
     }
@@ -188,12 +196,23 @@ pub(crate) async fn move_leader(
             quote(arg.as_bytes())
         ))
     })?;
+    let client = leader_client(g).await?;
+    let leader = client.status().await?.leader;
+    let r = client.move_leader(target).await?;
+    printer.move_leader(io.stdout, leader, target, &r)
+}
+
+/// What a follower answers to a request only the leader can serve.
+const NOT_LEADER: &str = "etcdserver: not leader";
+
+/// A client of the endpoint that is the leader, as etcdctl finds it for
+/// `move-leader`: by asking each endpoint's status in turn.
+async fn leader_client(g: &GlobalArgs) -> Result<crate::Client, CtlError> {
     for endpoint in &g.endpoints {
         let client = connect(g, std::slice::from_ref(endpoint)).await?;
         let status = client.status().await?;
         if status.header.member_id == status.leader {
-            let r = client.move_leader(target).await?;
-            return printer.move_leader(io.stdout, status.leader, target, &r);
+            return Ok(client);
         }
     }
     Err(CtlError::bad_args(format!(
