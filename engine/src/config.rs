@@ -181,6 +181,10 @@ pub struct Config {
     /// TLS on the client and peer ports (see `server::tls`).
     #[command(flatten)]
     pub tls: crate::server::tls::TlsFlags,
+
+    /// Authentication (see `server::auth`).
+    #[command(flatten)]
+    pub auth: crate::server::auth::AuthFlags,
 }
 
 /// `--initial-cluster-state`.
@@ -277,6 +281,7 @@ impl Config {
         self.peer_listen_addrs()?;
         self.initial_members()?;
         crate::server::tls::check_flags(self)?;
+        self.auth.check()?;
         if self.spin_us > limits::SPIN_US_MAX {
             return Err(ConfigError {
                 flag: "spin-us",

@@ -56,6 +56,12 @@ pub const PREFACE_TIMEOUT_MS: u64 = 10_000;
 /// next one, so the accept loop does not spin.
 pub const ACCEPT_BACKOFF_MS: u64 = 100;
 
+/// Connections the kernel queues on each listening socket before an
+/// executor accepts them (per executor, as every executor has its own).
+/// Connection storms (every client of a restarted cluster reconnecting at
+/// once) fit; more only hides an executor that has stopped accepting.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
 /// How often each executor checks whether the server is stopping. Only
 /// shutdown latency depends on it.
 pub const STOP_POLL_MS: u64 = 50;
@@ -171,7 +177,7 @@ pub const SNAP_CHUNK_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// Largest caller metadata blob in a snapshot header (revision, compact
 /// revision, membership). Bounded for the same reason as chunks.
-pub const SNAP_META_BYTES_MAX: usize = 1024 * 1024;
+pub const SNAP_META_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// Bytes buffered by the snapshot writer before one write to the file:
 /// large enough that writing is sequential and cheap, small enough to keep
@@ -357,5 +363,56 @@ const _: () = assert!(
         + (MEMBERS_MAX + STAGED_MEMBERS_MAX) * MEMBER_RECORD_BYTES_MAX
         + REMOVED_MEMBER_IDS_MAX * 8
         + 12
+        + AUTH_STORE_BYTES_MAX
         <= SNAP_META_BYTES_MAX
 );
+
+// ---- Authentication (see server/auth) ----
+
+/// Longest user or role name: names travel in every logged request's
+/// envelope and in snapshots.
+pub const AUTH_NAME_BYTES_MAX: usize = 128;
+
+/// Users, roles, roles granted to one user, and ranges granted to one
+/// role. Together with the two limits below they bound the auth store's
+/// share of a snapshot (asserted under `SNAP_META_BYTES_MAX` above).
+pub const AUTH_USERS_MAX: usize = 1024;
+pub const AUTH_ROLES_MAX: usize = 256;
+pub const AUTH_ROLES_PER_USER_MAX: usize = 16;
+pub const AUTH_PERMS_PER_ROLE_MAX: usize = 32;
+
+/// Longest key or range end in a granted permission.
+pub const AUTH_PERM_KEY_BYTES_MAX: usize = 256;
+
+/// Longest stored password hash (bcrypt's are 60 bytes).
+pub const AUTH_HASH_BYTES_MAX: usize = 64;
+
+/// The largest encoding of the auth store.
+pub const AUTH_STORE_BYTES_MAX: usize = 16
+    + AUTH_USERS_MAX
+        * (4 + AUTH_NAME_BYTES_MAX
+            + 1
+            + 4
+            + AUTH_HASH_BYTES_MAX
+            + 4
+            + AUTH_ROLES_PER_USER_MAX * (4 + AUTH_NAME_BYTES_MAX))
+    + AUTH_ROLES_MAX
+        * (4 + AUTH_NAME_BYTES_MAX
+            + 4
+            + AUTH_PERMS_PER_ROLE_MAX * (1 + 2 * (4 + AUTH_PERM_KEY_BYTES_MAX)));
+
+/// Simple tokens remembered by a member; past it the one closest to expiry
+/// is forgotten (its holder authenticates again).
+pub const AUTH_TOKENS_MAX: usize = 100_000;
+
+/// Password hashes and checks running at once on the blocking pool: bcrypt
+/// costs tens of milliseconds each, so more wait as "too many requests".
+pub const AUTH_HASH_JOBS_MAX: usize = 8;
+
+/// etcd's bcrypt cost bounds and default (`--bcrypt-cost`).
+pub const BCRYPT_COST_MIN: u32 = 4;
+pub const BCRYPT_COST_MAX: u32 = 31;
+pub const BCRYPT_COST_DEFAULT: u32 = 10;
+
+/// etcd's default simple-token TTL (`--auth-token-ttl`), in seconds.
+pub const AUTH_TOKEN_TTL_S_DEFAULT: u64 = 300;

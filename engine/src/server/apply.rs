@@ -59,6 +59,25 @@ pub fn classify(body: &RequestBodyView<'_>) -> Class {
         | RequestBodyView::WatchCancel(_)
         | RequestBodyView::WatchProgress(_) => Class::Watch,
         RequestBodyView::MoveLeader(_) => Class::MoveLeader,
+        RequestBodyView::AuthStatus(_)
+        | RequestBodyView::UserGet(_)
+        | RequestBodyView::UserList(_)
+        | RequestBodyView::RoleGet(_)
+        | RequestBodyView::RoleList(_) => Class::LinearRead,
+        // Authenticate and password changes reach the log only after the
+        // shard checked or hashed the password.
+        RequestBodyView::AuthEnable(_)
+        | RequestBodyView::AuthDisable(_)
+        | RequestBodyView::Authenticate(_)
+        | RequestBodyView::UserAdd(_)
+        | RequestBodyView::UserDelete(_)
+        | RequestBodyView::UserChangePassword(_)
+        | RequestBodyView::UserGrantRole(_)
+        | RequestBodyView::UserRevokeRole(_)
+        | RequestBodyView::RoleAdd(_)
+        | RequestBodyView::RoleDelete(_)
+        | RequestBodyView::RoleGrantPermission(_)
+        | RequestBodyView::RoleRevokePermission(_) => Class::Write,
         _ => Class::Unsupported,
     }
 }

@@ -19,6 +19,7 @@
 //! to a connection that reads slowly (`docs/watch-lease.md`).
 
 mod apply;
+pub mod auth;
 pub mod compaction;
 mod conn;
 mod corrupt;

@@ -48,7 +48,7 @@ use super::route::{ConnId, Router, ToShard};
 use super::snapshot::{self, SnapMeta, SnapshotOutcome};
 use super::watch::WatchHub;
 use super::Shared;
-use super::{compaction, corrupt};
+use super::{auth, compaction, corrupt};
 use crate::io::DmaFs;
 use crate::limits;
 use crate::mvcc::{Event as MvccEvent, Mvcc, MvccConfig};
@@ -59,12 +59,15 @@ use std::cell::RefCell;
 #[path = "shard_members.rs"]
 mod membership;
 
+#[path = "shard_auth.rs"]
+mod auth_glue;
+
 /// Bytes of the envelope in front of every proposed request frame.
 const ENVELOPE_BYTES: usize = 16;
 
 /// A request waiting for its answer, and where the answer goes.
 #[derive(Debug, Clone, Copy)]
-struct Origin {
+pub(super) struct Origin {
     executor: usize,
     conn: ConnId,
 }
@@ -89,6 +92,8 @@ pub(super) enum Event {
         to: u64,
         ok: bool,
     },
+    /// A password hash or check finished on the blocking pool.
+    Auth(auth_glue::AuthJob),
 }
 
 /// Persist jobs in flight are at most the persist queue plus the one the
@@ -188,6 +193,8 @@ pub struct Shard {
     /// The leader's auto-compaction schedule, if configured.
     compactor: Option<compaction::Compactor>,
     checker: corrupt::Checker,
+    /// Users, roles, permissions and this member's tokens.
+    auth: auth_glue::AuthState,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -326,8 +333,19 @@ impl Shard {
         // Deadlines restart at the full TTL, as etcd's do after a restart.
         leases.replace(&meta.leases, Instant::now());
         let watches = WatchHub::new(router.clone());
+        let auth_store = match &meta.auth {
+            Some(b) => crate::server::auth::AuthStore::decode(b).map_err(ShardError::Recovery)?,
+            None => crate::server::auth::AuthStore::new(),
+        };
+        let mut alarms = if meta.nospace {
+            vec![Alarm::NoSpace]
+        } else {
+            Vec::new()
+        };
+        alarms.extend(meta.corrupt.iter().map(|id| Alarm::Corrupt(*id)));
 
         Ok(Shard {
+            auth: auth_glue::AuthState::new(&config.auth, auth_store),
             leases,
             watches,
             members,
@@ -384,11 +402,7 @@ impl Shard {
             applied: snap_index,
             term: recovered.hard_state.term,
             leader: 0,
-            alarms: if meta.nospace {
-                vec![Alarm::NoSpace]
-            } else {
-                Vec::new()
-            },
+            alarms,
         })
     }
 
@@ -467,6 +481,8 @@ impl Shard {
     /// Auto compaction and corruption checks, on every tick.
     fn maintenance_tick(&mut self, now: Instant) {
         let leader = self.is_leader();
+        let pending = &self.pending_writes;
+        self.auth.expire(now, |seq| pending.contains_key(&seq));
         if let Some(c) = self.compactor.as_mut() {
             let (current, compacted) = {
                 let m = self.mvcc.borrow();
@@ -562,6 +578,16 @@ impl Shard {
         }
     }
 
+    fn corrupt_alarms(&self) -> Vec<u64> {
+        self.alarms
+            .iter()
+            .filter_map(|a| match a {
+                Alarm::Corrupt(id) => Some(*id),
+                Alarm::NoSpace => None,
+            })
+            .collect()
+    }
+
     fn corrupt(&self) -> bool {
         self.alarms.iter().any(|a| matches!(a, Alarm::Corrupt(_)))
     }
@@ -594,6 +620,8 @@ impl Shard {
             nospace: self.alarms.contains(&Alarm::NoSpace),
             leases: self.leases.table.entries().collect(),
             members: Some(self.members.borrow().clone()),
+            auth: Some(self.auth_snapshot()),
+            corrupt: self.corrupt_alarms(),
         };
         tracing::info!(
             index = self.applied,
@@ -657,6 +685,8 @@ impl Shard {
             revision: self.mvcc.borrow().current_revision(),
             nospace: self.alarms.contains(&Alarm::NoSpace),
             leases: self.leases.table.entries().collect(),
+            auth: Some(self.auth_snapshot()),
+            corrupt: self.corrupt_alarms(),
             ..SnapMeta::default()
         };
         let started = self.maint.start_backup(
@@ -718,6 +748,7 @@ impl Shard {
             }
             Event::Persisted(job) => self.persisted(job),
             Event::Snapshot(outcome) => self.snapshot_finished(outcome),
+            Event::Auth(job) => self.auth_job_done(job, writes),
             Event::Requests(msg) => {
                 let origin = Origin {
                     executor: msg.origin,
@@ -753,6 +784,9 @@ impl Shard {
         let Ok(req) = decode_request(&frame) else {
             // Verified by the connection; failing here is a bug there.
             unreachable_frame(&frame);
+            return;
+        };
+        let Some(auth_info) = self.auth_admit(origin, &req, writes) else {
             return;
         };
         match &req.body {
@@ -804,24 +838,7 @@ impl Shard {
                     );
                     return;
                 }
-                if self.pending_writes.len() >= limits::SHARD_PENDING_MAX {
-                    self.reply_error(
-                        origin,
-                        req.id,
-                        rpc::ErrorCode::ResourceExhausted,
-                        "etcdserver: too many requests",
-                    );
-                    return;
-                }
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                let mut payload = BytesMut::with_capacity(ENVELOPE_BYTES + frame.len());
-                payload.put_u64_le(self.identity.member_id);
-                payload.put_u64_le(seq);
-                payload.put_slice(&frame);
-                self.pending_writes
-                    .insert(seq, (origin, req.id, Instant::now() + self.request_timeout));
-                writes.push(payload.freeze());
+                self.enqueue_write(origin, req.id, &frame, auth_info.as_ref(), writes);
             }
             Class::MoveLeader => {
                 if let RequestBodyView::MoveLeader(m) = req.body {
@@ -1157,6 +1174,9 @@ impl Shard {
         } else {
             Vec::new()
         };
+        self.alarms
+            .extend(meta.corrupt.iter().map(|id| Alarm::Corrupt(*id)));
+        self.install_auth(meta.auth.as_deref())?;
         self.leases.replace(&meta.leases, Instant::now());
         if let Some(members) = meta.members {
             *self.members.borrow_mut() = members;
@@ -1274,11 +1294,26 @@ impl Shard {
             return;
         }
         let (proposer, seq) = envelope(&entry.data);
-        let frame = &entry.data[ENVELOPE_BYTES..];
+        let mut frame = &entry.data[ENVELOPE_BYTES..];
         if seq == membership::PUBLISH_SEQ {
             self.apply_publish(proposer, frame);
             return;
         }
+        let mut auth_info = None;
+        let seq = if seq & auth::ENVELOPE_AUTH_FLAG != 0 {
+            let Some((info, rest)) = auth::decode_envelope_section(frame) else {
+                tracing::error!(
+                    index = entry.index,
+                    "log entry's auth section does not decode; skipped"
+                );
+                return;
+            };
+            auth_info = Some(info);
+            frame = rest;
+            seq & !auth::ENVELOPE_AUTH_FLAG
+        } else {
+            seq
+        };
         let origin = if proposer == self.identity.member_id {
             self.pending_writes
                 .remove(&seq)
@@ -1293,7 +1328,26 @@ impl Shard {
             return;
         };
         let id = req.id;
-        let result = match self.apply_write(entry.index, &req.body) {
+        if let Some(result) = self.apply_auth(auth_info.as_ref(), &req.body) {
+            let Some(origin) = origin else {
+                self.drop_pending_token(seq);
+                return;
+            };
+            let header = self.header();
+            let frame = match result {
+                Ok(reply) => self.auth_reply_frame(id, seq, &header, reply),
+                Err(e) => {
+                    self.drop_pending_token(seq);
+                    self.enc
+                        .error_response(id, Some(&header), e.code(), e.message())
+                        .to_vec()
+                }
+            };
+            self.router.reply(origin.executor, origin.conn, frame);
+            return;
+        }
+        let checked = self.auth_check_apply(proposer, auth_info.as_ref(), &req.body);
+        let result = match checked.and_then(|()| self.apply_write(entry.index, &req.body)) {
             Ok((applied, events)) => {
                 if !events.is_empty() {
                     let header = self.header();
@@ -1513,6 +1567,10 @@ impl Shard {
         };
         let header = self.header();
         let id = req.id;
+        if let Some(out) = self.auth_read(&req, &header) {
+            self.router.reply(origin.executor, origin.conn, out);
+            return;
+        }
         let out = match req.body {
             RequestBodyView::Range(r) => {
                 let result = self.mvcc.borrow().range(&apply::range_request(r));

@@ -49,14 +49,25 @@ pub struct SnapMeta {
     pub nospace: bool,
     /// Every lease: (id, granted TTL in seconds), ascending by id.
     pub leases: Vec<(i64, i64)>,
-    /// The member table; `None` in snapshots older than version 3.
+    /// The member table; `None` in snapshots older than version 3 and in
+    /// backups (a restore writes a new one).
     pub members: Option<Members>,
+    /// The auth store, encoded (`server::auth::AuthStore::encode`); `None`
+    /// in snapshots older than version 4.
+    pub auth: Option<Vec<u8>>,
+    /// Members a corruption check raised the CORRUPT alarm for.
+    pub corrupt: Vec<u64>,
 }
 
 const META_VERSION_V1: u8 = 1;
 const META_V1_BYTES: usize = 10;
 const META_VERSION_V2: u8 = 2;
-const META_VERSION: u8 = 3;
+const META_VERSION_V3: u8 = 3;
+/// Version 4 adds a flags byte after the leases, then the member table and
+/// the auth store each with a length, then the CORRUPT alarms.
+const META_VERSION: u8 = 4;
+const META_HAS_MEMBERS: u8 = 1;
+const META_HAS_AUTH: u8 = 2;
 const META_V2_HEAD_BYTES: usize = 14;
 const META_LEASE_BYTES: usize = 16;
 
@@ -69,12 +80,7 @@ fn le_i64(b: &[u8]) -> i64 {
 impl SnapMeta {
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(META_V2_HEAD_BYTES + self.leases.len() * META_LEASE_BYTES);
-        // Without a member table the older layout says so exactly.
-        v.push(if self.members.is_some() {
-            META_VERSION
-        } else {
-            META_VERSION_V2
-        });
+        v.push(META_VERSION);
         v.extend_from_slice(&self.revision.to_le_bytes());
         v.push(u8::from(self.nospace));
         let n = u32::try_from(self.leases.len()).expect("lease count is bounded by LEASES_MAX");
@@ -83,8 +89,26 @@ impl SnapMeta {
             v.extend_from_slice(&id.to_le_bytes());
             v.extend_from_slice(&ttl.to_le_bytes());
         }
+        let mut flags = 0;
+        if self.members.is_some() {
+            flags |= META_HAS_MEMBERS;
+        }
+        if self.auth.is_some() {
+            flags |= META_HAS_AUTH;
+        }
+        v.push(flags);
         if let Some(members) = &self.members {
-            members.encode(&mut v);
+            let mut m = Vec::new();
+            members.encode(&mut m);
+            put_section(&mut v, &m);
+        }
+        if let Some(auth) = &self.auth {
+            put_section(&mut v, auth);
+        }
+        let n = u32::try_from(self.corrupt.len()).expect("alarms are bounded by MEMBERS_MAX");
+        v.extend_from_slice(&n.to_le_bytes());
+        for id in &self.corrupt {
+            v.extend_from_slice(&id.to_le_bytes());
         }
         v
     }
@@ -101,16 +125,16 @@ impl SnapMeta {
             Some(&META_VERSION_V1) if b.len() == META_V1_BYTES => Ok(SnapMeta {
                 revision: le_i64(&b[1..9]),
                 nospace: b[9] & 1 == 1,
-                leases: Vec::new(),
-                members: None,
+                ..SnapMeta::default()
             }),
-            Some(&(v @ META_VERSION_V2 | v @ META_VERSION)) if b.len() >= META_V2_HEAD_BYTES => {
+            Some(&META_VERSION) if b.len() >= META_V2_HEAD_BYTES => Self::decode_v4(b),
+            Some(&(v @ META_VERSION_V2 | v @ META_VERSION_V3)) if b.len() >= META_V2_HEAD_BYTES => {
                 let mut n = [0u8; 4];
                 n.copy_from_slice(&b[10..14]);
                 let n = usize::try_from(u32::from_le_bytes(n)).map_err(|_| unknown())?;
                 let body = &b[META_V2_HEAD_BYTES..];
                 let lease_bytes = n.checked_mul(META_LEASE_BYTES).ok_or_else(unknown)?;
-                let (body, rest) = if v == META_VERSION && body.len() >= lease_bytes {
+                let (body, rest) = if v == META_VERSION_V3 && body.len() >= lease_bytes {
                     body.split_at(lease_bytes)
                 } else {
                     (body, &[][..])
@@ -125,7 +149,7 @@ impl SnapMeta {
                     .chunks_exact(META_LEASE_BYTES)
                     .map(|c| (le_i64(&c[..8]), le_i64(&c[8..])))
                     .collect();
-                let members = if v == META_VERSION {
+                let members = if v == META_VERSION_V3 {
                     Some(Members::decode(rest)?)
                 } else {
                     None
@@ -135,11 +159,77 @@ impl SnapMeta {
                     nospace: b[9] & 1 == 1,
                     leases,
                     members,
+                    ..SnapMeta::default()
                 })
             }
             _ => Err(unknown()),
         }
     }
+
+    fn decode_v4(b: &[u8]) -> Result<SnapMeta, String> {
+        let short = || "snapshot metadata is truncated".to_string();
+        let mut at = META_V2_HEAD_BYTES;
+        let u32_at = |at: usize| -> Result<usize, String> {
+            let s = b.get(at..at + 4).ok_or_else(short)?;
+            Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+        };
+        let n = u32_at(10)?;
+        let lease_bytes = n.checked_mul(META_LEASE_BYTES).ok_or_else(short)?;
+        let leases = b
+            .get(at..at + lease_bytes)
+            .ok_or_else(short)?
+            .chunks_exact(META_LEASE_BYTES)
+            .map(|c| (le_i64(&c[..8]), le_i64(&c[8..])))
+            .collect();
+        at += lease_bytes;
+        let flags = *b.get(at).ok_or_else(short)?;
+        at += 1;
+        let section = |at: &mut usize| -> Result<&[u8], String> {
+            let len = u32_at(*at)?;
+            let s = b.get(*at + 4..*at + 4 + len).ok_or_else(short)?;
+            *at += 4 + len;
+            Ok(s)
+        };
+        let members = if flags & META_HAS_MEMBERS != 0 {
+            Some(Members::decode(section(&mut at)?)?)
+        } else {
+            None
+        };
+        let auth = if flags & META_HAS_AUTH != 0 {
+            Some(section(&mut at)?.to_vec())
+        } else {
+            None
+        };
+        let n = u32_at(at)?;
+        at += 4;
+        let ids = b
+            .get(at..at + n.checked_mul(8).ok_or_else(short)?)
+            .ok_or_else(short)?;
+        let corrupt = ids
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+            .collect();
+        if at + ids.len() != b.len() {
+            return Err(format!(
+                "snapshot metadata has {} bytes after its end",
+                b.len() - at - ids.len()
+            ));
+        }
+        Ok(SnapMeta {
+            revision: le_i64(&b[1..9]),
+            nospace: b[9] & 1 == 1,
+            leases,
+            members,
+            auth,
+            corrupt,
+        })
+    }
+}
+
+fn put_section(v: &mut Vec<u8>, s: &[u8]) {
+    let n = u32::try_from(s.len()).expect("sections are bounded by SNAP_META_BYTES_MAX");
+    v.extend_from_slice(&n.to_le_bytes());
+    v.extend_from_slice(s);
 }
 
 /// What start-up found on disk.
@@ -276,6 +366,8 @@ mod tests {
             nospace: true,
             leases: vec![(7, 10), (9, 9_000_000_000)],
             members: None,
+            auth: Some(vec![1, 2, 3]),
+            corrupt: vec![5, 6],
         };
         assert_eq!(SnapMeta::decode(&m.encode()).unwrap(), m);
         let with_members = SnapMeta {

@@ -62,7 +62,8 @@ impl Server {
                 "--cores",
                 "2",
                 "--log-level",
-                "warn",
+                // CAIRN_TEST_LOG_LEVEL=info shows the members' logs.
+                &std::env::var("CAIRN_TEST_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
             ])
             .arg("--data-dir")
             .arg(&self.data_dir)
