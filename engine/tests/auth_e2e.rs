@@ -954,3 +954,176 @@ fn a_token_from_one_member_works_on_the_others() {
     }
     cluster.members[follower].kill9();
 }
+
+/// With `--client-cert-auth`, a request without a token acts as the user
+/// named by its client certificate's CN, as in etcd.
+#[test]
+fn a_client_certificate_names_the_user_of_requests_without_a_token() {
+    use cairn_client::{ConnectOptions, GetOptions, PutOptions, TlsOptions};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "auth test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let issue = |cn: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
+        let (c, k) = (
+            dir.path().join(format!("{cn}.pem")),
+            dir.path().join(format!("{cn}-key.pem")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    };
+    let (server_cert, server_key) = issue("server");
+    let plain = format!("127.0.0.1:{}", common::free_port());
+    let tls_url = format!("https://127.0.0.1:{}", common::free_port());
+    let peer = format!("http://127.0.0.1:{}", common::free_port());
+    let listen = format!("http://{plain},{tls_url}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--name",
+            "cn",
+            "--no-pin",
+            "--cores",
+            "1",
+            "--log-level",
+            "warn",
+            "--bcrypt-cost",
+            "4",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "--listen-client-urls",
+            &listen,
+            "--advertise-client-urls",
+            &listen,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
+        .arg("--cert-file")
+        .arg(&server_cert)
+        .arg("--key-file")
+        .arg(&server_key)
+        .arg("--trusted-ca-file")
+        .arg(&ca_path)
+        .arg("--client-cert-auth")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start cairn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        if let Ok(mut c) = Client::connect(plain.parse().unwrap()) {
+            if c.put(b"__ready", b"1").is_ok() {
+                break c;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cairn did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    ok(
+        call(&mut c, None, |e, id| {
+            e.user_add_request(id, "root", "rootpw", false).to_vec()
+        }),
+        "root",
+    );
+    ok(
+        call(&mut c, None, |e, id| {
+            e.user_grant_role_request(id, "root", "root").to_vec()
+        }),
+        "root role",
+    );
+    ok(
+        call(&mut c, None, |e, id| {
+            e.user_add_request(id, "reader", "", true).to_vec()
+        }),
+        "reader",
+    );
+    ok(
+        call(&mut c, None, |e, id| e.role_add_request(id, "r").to_vec()),
+        "role",
+    );
+    grant(&mut c, None, "r", rpc::PermissionType::Read, b"k", b"");
+    ok(
+        call(&mut c, None, |e, id| {
+            e.user_grant_role_request(id, "reader", "r").to_vec()
+        }),
+        "grant",
+    );
+    c.put(b"k", b"v").expect("seed");
+    ok(
+        call(&mut c, None, |e, id| e.auth_enable_request(id).to_vec()),
+        "enable",
+    );
+    // A no-password user cannot authenticate with a password.
+    assert!(authenticate(&mut c, "reader", "").is_err());
+
+    let (reader_cert, reader_key) = issue("reader");
+    let (root_cert, root_key) = issue("root");
+    let (stranger_cert, stranger_key) = issue("stranger");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let connect = |cert: std::path::PathBuf, key: std::path::PathBuf| {
+            let tls = TlsOptions::new()
+                .with_ca_file(&ca_path)
+                .with_client_cert(cert, key);
+            let opts = ConnectOptions::default()
+                .with_dial_timeout(Duration::from_secs(2))
+                .with_request_timeout(Duration::from_secs(5));
+            cairn_client::Client::connect_with_tls([tls_url.clone()], opts, Some(tls))
+        };
+        let reader = connect(reader_cert, reader_key)
+            .await
+            .expect("reader connects");
+        let got = reader
+            .get("k", GetOptions::default())
+            .await
+            .expect("reader reads k");
+        assert_eq!(got.kvs[0].value, b"v");
+        let e = reader
+            .put("k", "x", PutOptions::default())
+            .await
+            .expect_err("reader writes");
+        assert!(e.to_string().contains("permission denied"), "{e}");
+        let e = reader
+            .get("other", GetOptions::default())
+            .await
+            .expect_err("reader reads other");
+        assert!(e.to_string().contains("permission denied"), "{e}");
+        let root = connect(root_cert, root_key).await.expect("root connects");
+        root.put("other", "y", PutOptions::default())
+            .await
+            .expect("root writes");
+        let stranger = connect(stranger_cert, stranger_key)
+            .await
+            .expect("stranger connects");
+        let e = stranger
+            .get("k", GetOptions::default())
+            .await
+            .expect_err("unknown user");
+        assert!(e.to_string().contains("permission denied"), "{e}");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -118,9 +118,11 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::
         }
         return;
     }
+    let cert_user = stream.client_cn();
     let (mut rd, wr) = futures_lite::io::split(stream);
 
     let (conn, out_rx) = router.register();
+    router.set_cert_user(conn, cert_user);
     let inflight = Rc::new(Inflight::new());
     let writer = glommio::spawn_local(write_loop(
         wr,

@@ -36,6 +36,9 @@ pub struct ToShard {
     pub pushes_written: usize,
     /// The connection is gone: its watches end.
     pub closed: bool,
+    /// The CN of the connection's client certificate (filled in by the
+    /// router from [`Router::set_cert_user`]).
+    pub cert_user: Option<std::sync::Arc<str>>,
 }
 
 impl ToShard {
@@ -46,6 +49,7 @@ impl ToShard {
             frames,
             pushes_written: 0,
             closed: false,
+            cert_user: None,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct Router {
     shard_inbox: Option<Rc<LocalSender<ToShard>>>,
     shard_inbox_rx: Cell<Option<LocalReceiver<ToShard>>>,
     conns: RefCell<HashMap<ConnId, LocalSender<Out>>>,
+    /// Client-certificate CNs of this executor's connections that have one.
+    cert_users: RefCell<HashMap<ConnId, std::sync::Arc<str>>>,
     next_conn: Cell<ConnId>,
     /// Responses waiting to be carried to each executor, and the doorbell
     /// of the task that carries them.
@@ -109,6 +115,7 @@ impl Router {
             shard_inbox: inbox,
             shard_inbox_rx: Cell::new(inbox_rx),
             conns: RefCell::new(HashMap::new()),
+            cert_users: RefCell::new(HashMap::new()),
             next_conn: Cell::new(1),
             outbox: RefCell::new((0..peers).map(|_| Vec::new()).collect()),
             doorbells: RefCell::new((0..peers).map(|_| None).collect()),
@@ -194,10 +201,24 @@ impl Router {
 
     pub fn unregister(&self, conn: ConnId) {
         self.conns.borrow_mut().remove(&conn);
+        self.cert_users.borrow_mut().remove(&conn);
+    }
+
+    /// Remember the CN of a connection's client certificate: it goes with
+    /// every message of the connection to the shard.
+    pub fn set_cert_user(&self, conn: ConnId, cn: Option<String>) {
+        if let Some(cn) = cn {
+            self.cert_users
+                .borrow_mut()
+                .insert(conn, std::sync::Arc::from(cn));
+        }
     }
 
     /// Hand requests to the shard, waiting while its queues are full.
-    pub async fn send_to_shard(&self, msg: ToShard) -> Result<(), ()> {
+    pub async fn send_to_shard(&self, mut msg: ToShard) -> Result<(), ()> {
+        if msg.cert_user.is_none() {
+            msg.cert_user = self.cert_users.borrow().get(&msg.conn).cloned();
+        }
         match &self.shard_inbox {
             Some(inbox) => inbox.send(msg).await.map_err(|_| ()),
             None => self

@@ -765,6 +765,9 @@ impl Shard {
                 if msg.closed {
                     self.watches.closed(conn);
                     self.maint.closed(conn);
+                    self.auth_conn_closed(conn);
+                } else if let Some(user) = msg.cert_user {
+                    self.auth_cert_user(conn, user);
                 }
                 for frame in msg.frames {
                     self.admit(origin, frame, writes, reads);
@@ -1567,7 +1570,7 @@ impl Shard {
         };
         let header = self.header();
         let id = req.id;
-        if let Some(out) = self.auth_read(&req, &header) {
+        if let Some(out) = self.auth_read(origin, &req, &header) {
             self.router.reply(origin.executor, origin.conn, out);
             return;
         }

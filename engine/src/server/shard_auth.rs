@@ -4,6 +4,7 @@
 //! time. The auth model itself is `super::auth`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -12,6 +13,7 @@ use cairn_wire::{bytes as wire_bytes, rpc, Header, PermissionRef, RequestBodyVie
 use super::super::auth::{
     self, token, AuthError, AuthFlags, AuthInfo, AuthStore, PermKind, Permission,
 };
+use super::super::route::ConnId;
 use super::{Event, Origin, Shard, ENVELOPE_BYTES};
 use crate::limits;
 
@@ -25,6 +27,9 @@ pub(super) struct AuthState {
     /// Tokens made here, waiting for their Authenticate entry to apply, by
     /// proposal sequence number.
     pending_tokens: HashMap<u64, String>,
+    /// The client-certificate CN of each connection that has one, by
+    /// (executor, connection): the user of its requests without a token.
+    cert_users: HashMap<(usize, ConnId), Arc<str>>,
 }
 
 impl AuthState {
@@ -35,6 +40,7 @@ impl AuthState {
             bcrypt_cost: flags.bcrypt_cost,
             jobs: 0,
             pending_tokens: HashMap::new(),
+            cert_users: HashMap::new(),
         }
     }
 
@@ -133,14 +139,36 @@ fn checked_later(body: &RequestBodyView<'_>) -> bool {
 }
 
 impl Shard {
-    /// The sender of a request: `Ok(None)` when auth is off or no token
-    /// came; an unknown or expired token is refused.
-    fn auth_info(&mut self, token: Option<&str>) -> Result<Option<AuthInfo>, AuthError> {
+    pub(super) fn auth_cert_user(&mut self, conn: (usize, ConnId), user: Arc<str>) {
+        if !self.auth.cert_users.contains_key(&conn) {
+            self.auth.cert_users.insert(conn, user);
+        }
+    }
+
+    pub(super) fn auth_conn_closed(&mut self, conn: (usize, ConnId)) {
+        self.auth.cert_users.remove(&conn);
+    }
+
+    /// The sender of a request: its token's user; without a token, the CN
+    /// of its client certificate (etcd's `--client-cert-auth` users);
+    /// `Ok(None)` when auth is off or neither came. An unknown or expired
+    /// token is refused.
+    fn auth_info(
+        &mut self,
+        origin: Origin,
+        token: Option<&str>,
+    ) -> Result<Option<AuthInfo>, AuthError> {
         if !self.auth.store.enabled() {
             return Ok(None);
         }
-        let Some(t) = token else { return Ok(None) };
         let revision = self.auth.store.revision();
+        let Some(t) = token else {
+            let cn = self.auth.cert_users.get(&(origin.executor, origin.conn));
+            return Ok(cn.map(|user| AuthInfo {
+                user: user.to_string(),
+                revision,
+            }));
+        };
         match self.auth.tokens.user(t, Instant::now()) {
             Some(user) => Ok(Some(AuthInfo {
                 user: user.to_string(),
@@ -167,7 +195,7 @@ impl Shard {
         if !is_auth && !self.auth.store.enabled() {
             return Some(None);
         }
-        let info = match self.auth_info(req.token) {
+        let info = match self.auth_info(origin, req.token) {
             Ok(info) => info,
             Err(e) => {
                 self.reply_auth_error(origin, req.id, e);
@@ -609,7 +637,12 @@ impl Shard {
 
     /// A read's auth step, when it is served: an answer if it is refused
     /// or is an auth read; `None` to serve it as usual.
-    pub(super) fn auth_read(&mut self, req: &RequestView<'_>, header: &Header) -> Option<Vec<u8>> {
+    pub(super) fn auth_read(
+        &mut self,
+        origin: Origin,
+        req: &RequestView<'_>,
+        header: &Header,
+    ) -> Option<Vec<u8>> {
         let is_auth = auth::is_auth_request(&req.body);
         if !is_auth && !self.auth.store.enabled() {
             return None;
@@ -622,7 +655,7 @@ impl Shard {
                     .to_vec(),
             )
         };
-        let info = match self.auth_info(req.token) {
+        let info = match self.auth_info(origin, req.token) {
             Ok(i) => i,
             Err(e) => return refuse(self, e),
         };

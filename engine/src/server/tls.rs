@@ -457,6 +457,21 @@ impl MaybeTls {
             .set_nodelay(on)
             .map_err(|e| std::io::Error::other(e.to_string()))
     }
+
+    /// The CN of the client's certificate, if it sent one (with
+    /// `--client-cert-auth` and auth enabled, the user it acts as when it
+    /// sends no token, as in etcd).
+    pub fn client_cn(&self) -> Option<String> {
+        match self {
+            MaybeTls::Plain(_) => None,
+            MaybeTls::Tls(t) => t
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|c| common_name(c)),
+        }
+    }
 }
 
 impl AsyncRead for MaybeTls {
