@@ -9,5 +9,6 @@ pub mod limits;
 pub mod mvcc;
 pub mod server;
 pub mod snap;
+pub mod stats;
 pub mod wal;
 pub mod watch;

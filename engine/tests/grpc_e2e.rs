@@ -439,6 +439,9 @@ fn http_health_version_and_metrics_are_served_on_the_client_port() {
     assert_eq!(value("etcd_debugging_mvcc_keys_total"), 1.0);
     assert!(value("etcd_server_proposals_applied_total") >= 1.0);
     assert!(value("etcd_mvcc_db_total_size_in_bytes") > 0.0);
+    // The start-up put was synced; the member saw itself become leader.
+    assert!(value("etcd_disk_wal_fsync_duration_seconds_count") >= 1.0);
+    assert_eq!(value("etcd_server_leader_changes_seen_total"), 1.0);
 
     assert_eq!(http_get(&server, "/nope").0, "HTTP/1.1 404 Not Found");
 }

@@ -116,7 +116,32 @@ pub fn render(s: &Snapshot) -> String {
         "Alarms raised and not disarmed.",
         s.alarms,
     );
+    metric(
+        &mut out,
+        "etcd_server_leader_changes_seen_total",
+        "counter",
+        "The number of leader changes seen.",
+        crate::stats::LEADER_CHANGES.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    histogram(
+        &mut out,
+        "etcd_disk_wal_fsync_duration_seconds",
+        "The latency distributions of fsync called by WAL.",
+        &crate::stats::WAL_FSYNC,
+    );
     out
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &crate::stats::Histogram) {
+    let (buckets, count, sum) = h.read();
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (le, n) in crate::stats::DISK_BUCKETS_S.iter().zip(buckets) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum {sum}");
+    let _ = writeln!(out, "{name}_count {count}");
 }
 
 #[cfg(test)]
@@ -141,5 +166,9 @@ mod tests {
         assert!(text.contains("\netcd_server_is_leader 1\n"));
         assert!(text.contains("\netcd_server_proposals_pending 1\n"));
         assert!(text.contains("etcd_server_id{server_id=\"abc\"} 1\n"));
+        assert!(text.contains("etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.001\"} "));
+        assert!(text.contains("etcd_disk_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} "));
+        assert!(text.contains("\netcd_disk_wal_fsync_duration_seconds_count "));
+        assert!(text.contains("\netcd_server_leader_changes_seen_total "));
     }
 }

@@ -933,6 +933,10 @@ impl Shard {
             if let Some(ss) = rd.soft_state {
                 if ss.leader != self.leader {
                     tracing::info!(leader = %format!("{:x}", ss.leader), "leader changed");
+                    if ss.leader != 0 {
+                        crate::stats::LEADER_CHANGES
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if ss.leader == self.identity.member_id {
                         // A new leader cannot know when clients last renewed:
                         // every lease gets its full TTL (as etcd's Promote).

@@ -58,9 +58,11 @@ async fn write_batch<F: Fs>(
     file.write_at(b.buf, b.offset).await?;
     let written = std::time::Instant::now();
     file.fdatasync().await?;
+    let synced = written.elapsed();
+    crate::stats::WAL_FSYNC.observe(synced);
     let mut st = shared.state.borrow_mut();
     st.stats.write_ns += (written - t).as_nanos() as u64;
-    st.stats.sync_ns += written.elapsed().as_nanos() as u64;
+    st.stats.sync_ns += synced.as_nanos() as u64;
     Ok(())
 }
 
