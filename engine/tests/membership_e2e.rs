@@ -338,3 +338,24 @@ fn grow_shrink_replace_and_remove_the_leader_under_writes() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A member removed while it was down learns it from its peers when it
+/// comes back, and exits, instead of asking for votes forever.
+#[test]
+fn a_member_removed_while_down_exits_when_it_comes_back() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(WITHIN);
+    let gone = (leader + 1) % 3;
+    let gone_id = find_id(&cluster, cluster.members[gone].peer_port);
+    cluster.members[gone].stop();
+    on_leader(&cluster, "remove the stopped member", |c| member_remove(c, gone_id));
+    let m = &mut cluster.members[gone];
+    // Restart without waiting for it to serve: it must not.
+    m.wait_put = false;
+    m.spawn();
+    assert_exits_removed(m);
+    // The other two keep serving.
+    on_leader(&cluster, "write after the removal", |c| {
+        c.put(b"after", b"removal").map(|_| ())
+    });
+}

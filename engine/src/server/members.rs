@@ -227,6 +227,11 @@ impl Members {
         Ok(())
     }
 
+    /// Whether `id` was removed from the cluster.
+    pub fn is_removed(&self, id: u64) -> bool {
+        self.removed.contains(&id)
+    }
+
     /// Checks a `MemberRemove`. `started_others` counts the voters other
     /// than `id` heard from recently (the leader's view): removing a voter
     /// must leave a quorum of the remaining voters running.

@@ -50,6 +50,8 @@ pub struct Peers {
     /// Where each peer's sender task dials.
     addrs: HashMap<u64, SocketAddr>,
     enc: Encoder,
+    /// The shard's events, for a peer telling this member it was removed.
+    events: Rc<LocalSender<Event>>,
 }
 
 /// A snapshot streamed from the leader, waiting for the Raft message that
@@ -87,9 +89,16 @@ impl Peers {
             let listener =
                 TcpListener::bind(*addr).map_err(|e| std::io::Error::other(e.to_string()))?;
             tracing::info!(%addr, "serving peer traffic");
-            let events = events.clone();
+            let events_for_listener = events.clone();
             let members = members.clone();
-            glommio::spawn_local(accept_loop(listener, cluster_id, me, events, members)).detach();
+            glommio::spawn_local(accept_loop(
+                listener,
+                cluster_id,
+                me,
+                events_for_listener,
+                members,
+            ))
+            .detach();
         }
         let mut out = Peers {
             me,
@@ -98,6 +107,7 @@ impl Peers {
             queues: HashMap::new(),
             addrs: HashMap::new(),
             enc: Encoder::new(),
+            events,
         };
         for p in peers {
             out.add(p);
@@ -115,7 +125,14 @@ impl Peers {
         let (tx, rx) = local_channel::new_bounded(limits::PEER_QUEUE_FRAMES_MAX);
         self.queues.insert(p.id, Rc::new(tx));
         self.addrs.insert(p.id, p.addr);
-        let task = send_loop(self.cluster_id, self.me, self.client_urls.clone(), p, rx);
+        let task = send_loop(
+            self.cluster_id,
+            self.me,
+            self.client_urls.clone(),
+            p,
+            rx,
+            self.events.clone(),
+        );
         glommio::spawn_local(task).detach();
     }
 
@@ -321,6 +338,7 @@ async fn send_loop(
     client_urls: Rc<Vec<String>>,
     peer: PeerAddr,
     rx: LocalReceiver<Vec<u8>>,
+    events: Rc<LocalSender<Event>>,
 ) {
     let urls: Vec<&str> = client_urls.iter().map(String::as_str).collect();
     let mut backoff_ms = limits::PEER_RECONNECT_BACKOFF_MIN_MS;
@@ -334,7 +352,7 @@ async fn send_loop(
                     .map_err(glommio::GlommioError::IoError)
             })
             .await;
-        let mut stream = match connected {
+        let stream = match connected {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(peer = %format!("{:x}", peer.id), addr = %peer.addr, "cannot reach peer: {e}");
@@ -354,6 +372,11 @@ async fn send_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        let (rd, mut stream) = futures_lite::io::split(stream);
+        // The peer writes back only to say this member was removed; the
+        // watcher ends (is dropped) with the connection.
+        let _watcher =
+            glommio::spawn_local(watch_for_removal(rd, cluster_id, peer.id, events.clone()));
         let mut enc = Encoder::new();
         batch.clear();
         batch.extend_from_slice(&PEER_PREFACE);
@@ -377,6 +400,39 @@ async fn send_loop(
                 tracing::info!(peer = %format!("{:x}", peer.id), "lost connection to peer: {e}");
                 break;
             }
+        }
+    }
+}
+
+/// Read what a dialed peer writes back: a Hello from it addressed to no
+/// member means "you were removed from the cluster" (a removed member that
+/// was down when it happened learns it this way, as etcd's do from their
+/// peers' answers).
+async fn watch_for_removal<R: futures_lite::io::AsyncRead + Unpin>(
+    mut rd: R,
+    cluster_id: u64,
+    peer: u64,
+    events: Rc<LocalSender<Event>>,
+) {
+    let mut decoder = FrameDecoder::for_peers();
+    loop {
+        let n = match rd.read(decoder.read_buf()).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if decoder.commit(n).is_err() {
+            return;
+        }
+        while let Ok(Some(frame)) = decoder.next_frame() {
+            let Ok(view) = decode_peer_frame(frame) else {
+                return;
+            };
+            if let PeerMessageView::Hello(h) = view.message {
+                if h.cluster_id() == cluster_id && h.from() == peer && h.to() == 0 {
+                    let _ = events.send(Event::RemovedByPeer { by: peer }).await;
+                }
+            }
+            return;
         }
     }
 }
@@ -472,6 +528,16 @@ async fn serve_peer(
                             h.from(),
                             h.to(),
                             me
+                        ));
+                    }
+                    if members.borrow().is_removed(h.from()) {
+                        // Tell it, so that it stops asking for votes.
+                        let mut enc = Encoder::new();
+                        let notice = enc.hello(cluster_id, me, 0, &[]).to_vec();
+                        let _ = stream.write_all(&notice).await;
+                        return Err(format!(
+                            "member {:x} was removed from the cluster; told it so",
+                            h.from()
                         ));
                     }
                     hello_seen = true;

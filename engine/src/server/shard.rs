@@ -94,6 +94,11 @@ pub(super) enum Event {
     },
     /// A password hash or check finished on the blocking pool.
     Auth(auth_glue::AuthJob),
+    /// A peer said this member was removed from the cluster (while it was
+    /// down, or before its own log showed it).
+    RemovedByPeer {
+        by: u64,
+    },
 }
 
 /// Persist jobs in flight are at most the persist queue plus the one the
@@ -749,6 +754,7 @@ impl Shard {
             Event::Persisted(job) => self.persisted(job),
             Event::Snapshot(outcome) => self.snapshot_finished(outcome),
             Event::Auth(job) => self.auth_job_done(job, writes),
+            Event::RemovedByPeer { by } => self.removed_by_peer(by),
             Event::Requests(msg) => {
                 let origin = Origin {
                     executor: msg.origin,

@@ -467,6 +467,15 @@ impl Shard {
         }
     }
 
+    /// A peer refused this member as removed: leave as after applying
+    /// one's own removal.
+    pub(super) fn removed_by_peer(&mut self, by: u64) {
+        if self.removed_at.is_none() {
+            tracing::error!(peer = %format!("{by:x}"), "{REMOVED} (a peer says so); stopping");
+            self.removed_at = Some(Instant::now());
+        }
+    }
+
     /// A removed member leaves once an election timeout has passed, so its
     /// last messages (the leader's commit of its own removal) go out.
     pub(super) fn check_removed(&mut self) {
