@@ -3,18 +3,21 @@
 //! A compaction at `rev` keeps, for every key, the newest version at or
 //! below `rev` unless it is a tombstone, and every version above `rev`
 //! (etcd's `keyIndex.compact`). The compaction point moves at once; the
-//! versions are freed at once too, unless a [`super::Snapshot`] is being
-//! produced — it needs the history as of its revision — in which case the
-//! freeing runs on the first write or compaction after the last snapshot is
-//! dropped. Until then nothing can observe the difference: reads below the
+//! versions are freed in steps of at most `COMPACTION_STEP_KEYS` keys, one
+//! step before each write (so no write waits for a pass over millions of
+//! keys, as etcd frees in batches), and not at all while a
+//! [`super::Snapshot`] is being produced — it needs the history as of its
+//! revision. Nothing can observe the difference: reads below the
 //! compaction point fail either way, and the hash and snapshots select kept
 //! versions by the compaction point, not by what happens to be stored.
 
 use std::sync::atomic::Ordering;
 
 use super::history::Stored;
+use super::key::Key;
 use super::snapshot::len_u32;
 use super::{Error, HashKv, Mvcc};
+use crate::limits::COMPACTION_STEP_KEYS;
 
 impl Mvcc {
     /// Compacts history at `rev` (etcd's `Compact`). Returns the revision
@@ -27,7 +30,9 @@ impl Mvcc {
             return Err(Error::FutureRev);
         }
         self.compact_rev = rev;
-        self.finish_held_compaction();
+        // Keys already trimmed to an older point need the new one too.
+        self.trim_from = None;
+        self.compaction_step(COMPACTION_STEP_KEYS);
         Ok(self.current_rev)
     }
 
@@ -36,28 +41,67 @@ impl Mvcc {
         self.holds.load(Ordering::Acquire) > 0
     }
 
-    /// Frees the versions a compaction dropped, if it had to wait for a
-    /// snapshot and none holds it any more. Writes call this themselves; the
-    /// executor may call it when idle to do the work off the write path.
+    /// Frees every version a compaction dropped, unless a snapshot holds
+    /// compaction (defragmentation and tests want it all at once).
     pub fn finish_held_compaction(&mut self) {
-        if self.trimmed_rev == self.compact_rev || self.compaction_held() {
-            return;
+        while !self.compaction_step(usize::MAX) {}
+    }
+
+    /// Whether versions dropped by a compaction still wait to be freed.
+    pub fn compaction_pending(&self) -> bool {
+        self.trimmed_rev != self.compact_rev
+    }
+
+    /// Frees the versions a compaction dropped, from at most `keys_max`
+    /// keys. Returns whether nothing is left to free (or a snapshot holds
+    /// compaction, when there is nothing to do for now).
+    pub fn compaction_step(&mut self, keys_max: usize) -> bool {
+        if !self.compaction_pending() || self.compaction_held() {
+            return true;
         }
         let compact_rev = self.compact_rev;
         let mut freed = 0u64;
-        // A key whose whole history goes has no live version, so it is in
-        // no lease's key set: the lease index needs no update here.
-        self.tree.retain(|key, history| {
+        let mut emptied: Vec<Key> = Vec::new();
+        let mut next: Option<Key> = None;
+        let from = self.trim_from.take();
+        let range = match &from {
+            Some(k) => self.tree.range_mut::<[u8], _>((
+                std::ops::Bound::Included(&k[..]),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.tree.range_mut::<[u8], _>(..),
+        };
+        for (i, (key, history)) in range.enumerate() {
+            if i == keys_max {
+                next = Some(key.clone());
+                break;
+            }
             let (bytes, empty) = history.compact(compact_rev, key.len());
             freed += bytes;
-            !empty
-        });
+            if empty {
+                emptied.push(key.clone());
+            }
+        }
+        // A key whose whole history goes has no live version, so it is in
+        // no lease's key set: the lease index needs no update here.
+        for key in &emptied {
+            self.tree.remove(&key[..]);
+        }
         assert!(
             freed <= self.size_bytes,
             "size accounting covers every version"
         );
         self.size_bytes -= freed;
-        self.trimmed_rev = compact_rev;
+        match next {
+            Some(k) => {
+                self.trim_from = Some(k);
+                false
+            }
+            None => {
+                self.trimmed_rev = compact_rev;
+                true
+            }
+        }
     }
 
     /// Hashes the kept history at or below `rev` (≤ 0: the current
@@ -110,4 +154,84 @@ fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mvcc::{MvccConfig, PutRequest};
+
+    fn put(m: &mut Mvcc, key: &[u8], value: &[u8]) {
+        m.put(&PutRequest {
+            key,
+            value,
+            lease: 0,
+            prev_kv: false,
+            ignore_value: false,
+            ignore_lease: false,
+        })
+        .unwrap();
+    }
+
+    /// Two versions of `n` keys, compacted at the newest revision.
+    fn compacted(n: usize) -> Mvcc {
+        let mut m = Mvcc::new(MvccConfig::default());
+        for v in [&b"old"[..], b"new"] {
+            for i in 0..n {
+                put(&mut m, format!("k{i:06}").as_bytes(), v);
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn a_large_compaction_is_freed_in_bounded_steps_with_the_same_result() {
+        let n = COMPACTION_STEP_KEYS * 2 + 5;
+        let mut stepped = compacted(n);
+        let mut whole = compacted(n);
+        let rev = stepped.current_revision();
+        stepped.compact(rev).unwrap();
+        assert!(
+            stepped.compaction_pending(),
+            "one step cannot free 2N+5 keys"
+        );
+        whole.compact(rev).unwrap();
+        whole.finish_held_compaction();
+        assert!(!whole.compaction_pending());
+        let size_after_one_step = stepped.size_bytes();
+        assert!(size_after_one_step > whole.size_bytes());
+        // Each write takes one more step; three steps finish.
+        put(&mut stepped, b"x", b"1");
+        assert!(stepped.compaction_pending());
+        put(&mut stepped, b"y", b"1");
+        assert!(!stepped.compaction_pending());
+        put(&mut whole, b"x", b"1");
+        put(&mut whole, b"y", b"1");
+        assert_eq!(stepped.size_bytes(), whole.size_bytes());
+        assert_eq!(stepped.hash_kv(0).unwrap(), whole.hash_kv(0).unwrap());
+    }
+
+    #[test]
+    fn a_new_compaction_during_a_stepped_one_trims_every_key_again() {
+        let n = COMPACTION_STEP_KEYS + 10;
+        let mut m = compacted(n);
+        let first = m.current_revision() - n as i64;
+        m.compact(first).unwrap();
+        assert!(m.compaction_pending());
+        // Third versions, then a compaction past them all.
+        for i in 0..n {
+            put(&mut m, format!("k{i:06}").as_bytes(), b"third");
+        }
+        let rev = m.current_revision();
+        m.compact(rev).unwrap();
+        m.finish_held_compaction();
+        let mut fresh = compacted(n);
+        for i in 0..n {
+            put(&mut fresh, format!("k{i:06}").as_bytes(), b"third");
+        }
+        fresh.compact(rev).unwrap();
+        fresh.finish_held_compaction();
+        assert_eq!(m.size_bytes(), fresh.size_bytes());
+        assert_eq!(m.hash_kv(0).unwrap(), fresh.hash_kv(0).unwrap());
+    }
 }

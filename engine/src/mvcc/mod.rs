@@ -114,8 +114,12 @@ pub struct Mvcc {
     /// The compaction point reads are checked against (-1: never compacted).
     compact_rev: i64,
     /// The compaction point history has physically been trimmed to; behind
-    /// `compact_rev` while a snapshot holds compaction.
+    /// `compact_rev` while a snapshot holds compaction, or while the trim
+    /// runs in steps.
     trimmed_rev: i64,
+    /// Where the trim to `compact_rev` goes on: the first key not trimmed
+    /// yet (`None`: from the start).
+    trim_from: Option<Key>,
     /// Number of live [`Snapshot`]s; shared with them so that dropping one
     /// releases its hold without a reference to the index.
     holds: Arc<AtomicUsize>,
@@ -135,6 +139,7 @@ impl Mvcc {
             current_rev: 1,
             compact_rev: -1,
             trimmed_rev: -1,
+            trim_from: None,
             holds: Arc::new(AtomicUsize::new(0)),
             leases: BTreeMap::new(),
             size_bytes: 0,

@@ -76,7 +76,7 @@ impl Mvcc {
         if (req.ignore_value || req.ignore_lease) && self.live(req.key).is_none() {
             return Err(Error::KeyNotFound);
         }
-        self.finish_held_compaction();
+        self.compaction_step(crate::limits::COMPACTION_STEP_KEYS);
         let mut ctx = WriteCtx::new(self.current_rev + 1);
         let response = self.apply_put(&mut ctx, req);
         Ok(Applied {
@@ -93,7 +93,7 @@ impl Mvcc {
         if req.key.is_empty() {
             return Err(Error::EmptyKey);
         }
-        self.finish_held_compaction();
+        self.compaction_step(crate::limits::COMPACTION_STEP_KEYS);
         let mut ctx = WriteCtx::new(self.current_rev + 1);
         let mut response =
             self.apply_delete(&mut ctx, Span::new(req.key, req.range_end), req.prev_kv);
@@ -110,7 +110,7 @@ impl Mvcc {
             Some(keys) => keys.iter().cloned().collect(),
             None => Vec::new(),
         };
-        self.finish_held_compaction();
+        self.compaction_step(crate::limits::COMPACTION_STEP_KEYS);
         let mut ctx = WriteCtx::new(self.current_rev + 1);
         let mut deleted = 0;
         for key in &keys {
@@ -139,7 +139,7 @@ impl Mvcc {
         }
         self.check_ranges(req, &plan)?;
 
-        self.finish_held_compaction();
+        self.compaction_step(crate::limits::COMPACTION_STEP_KEYS);
         let mut ctx = WriteCtx::new(self.current_rev + 1);
         let mut response = self.apply_txn(&mut ctx, req, &plan);
         let events = self.commit(ctx);

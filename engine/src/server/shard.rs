@@ -485,6 +485,11 @@ impl Shard {
 
     /// Auto compaction and corruption checks, on every tick.
     fn maintenance_tick(&mut self, now: Instant) {
+        // A compaction's versions are freed a step per write; without
+        // writes, a step per tick.
+        self.mvcc
+            .borrow_mut()
+            .compaction_step(limits::COMPACTION_STEP_KEYS);
         let leader = self.is_leader();
         let pending = &self.pending_writes;
         self.auth.expire(now, |seq| pending.contains_key(&seq));
