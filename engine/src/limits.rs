@@ -371,8 +371,7 @@ const _: () = assert!(
 
 /// Keys whose dropped versions one compaction step frees. A step runs
 /// before each write until a compaction is fully freed, so this bounds
-/// what a compaction adds to one write's latency (about a millisecond);
-/// reads never wait for it.
+/// what a compaction adds to one write's latency; reads never wait for it.
 pub const COMPACTION_STEP_KEYS: usize = 10_000;
 
 /// Longest user or role name: names travel in every logged request's
