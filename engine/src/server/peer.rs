@@ -423,16 +423,18 @@ async fn watch_for_removal<R: futures_lite::io::AsyncRead + Unpin>(
         if decoder.commit(n).is_err() {
             return;
         }
-        while let Ok(Some(frame)) = decoder.next_frame() {
-            let Ok(view) = decode_peer_frame(frame) else {
-                return;
-            };
-            if let PeerMessageView::Hello(h) = view.message {
-                if h.cluster_id() == cluster_id && h.from() == peer && h.to() == 0 {
-                    let _ = events.send(Event::RemovedByPeer { by: peer }).await;
+        // The first whole frame is all a peer ever writes back.
+        match decoder.next_frame() {
+            Ok(None) => continue,
+            Ok(Some(frame)) => {
+                if let Ok(PeerMessageView::Hello(h)) = decode_peer_frame(frame).map(|v| v.message) {
+                    if h.cluster_id() == cluster_id && h.from() == peer && h.to() == 0 {
+                        let _ = events.send(Event::RemovedByPeer { by: peer }).await;
+                    }
                 }
+                return;
             }
-            return;
+            Err(_) => return,
         }
     }
 }

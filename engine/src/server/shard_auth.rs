@@ -140,9 +140,7 @@ fn checked_later(body: &RequestBodyView<'_>) -> bool {
 
 impl Shard {
     pub(super) fn auth_cert_user(&mut self, conn: (usize, ConnId), user: Arc<str>) {
-        if !self.auth.cert_users.contains_key(&conn) {
-            self.auth.cert_users.insert(conn, user);
-        }
+        self.auth.cert_users.entry(conn).or_insert(user);
     }
 
     pub(super) fn auth_conn_closed(&mut self, conn: (usize, ConnId)) {

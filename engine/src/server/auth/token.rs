@@ -60,6 +60,10 @@ impl Tokens {
         self.by_hash.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
     /// Remember a token; at the limit, the one closest to expiry goes.
     pub fn insert(&mut self, hash: TokenHash, user: &str, now: Instant) {
         if self.by_hash.len() >= AUTH_TOKENS_MAX && !self.by_hash.contains_key(&hash) {
