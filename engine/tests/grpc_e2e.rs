@@ -341,7 +341,7 @@ fn bad_grpc_input_gets_a_status_and_the_server_keeps_serving() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::Unimplemented);
-        let e = unary::<_, pb::RangeResponse>(&ch, "/v3lockpb.Lock/Lock", range("a", ""))
+        let e = unary::<_, pb::RangeResponse>(&ch, "/v3lockpb.Lock/Nope", range("a", ""))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::Unimplemented);

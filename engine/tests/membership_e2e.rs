@@ -348,7 +348,9 @@ fn a_member_removed_while_down_exits_when_it_comes_back() {
     let gone = (leader + 1) % 3;
     let gone_id = find_id(&cluster, cluster.members[gone].peer_port);
     cluster.members[gone].stop();
-    on_leader(&cluster, "remove the stopped member", |c| member_remove(c, gone_id));
+    on_leader(&cluster, "remove the stopped member", |c| {
+        member_remove(c, gone_id)
+    });
     let m = &mut cluster.members[gone];
     // Restart without waiting for it to serve: it must not.
     m.wait_put = false;

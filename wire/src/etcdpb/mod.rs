@@ -1,4 +1,5 @@
-//! etcd's v3 gRPC messages (`etcdserverpb`, `mvccpb`, `grpc.health.v1`),
+//! etcd's v3 gRPC messages (`etcdserverpb`, `mvccpb`, `authpb`, `v3lockpb`,
+//! `v3electionpb`, `grpc.health.v1`),
 //! declared with prost's derive so that the bytes on the wire match etcd's
 //! `rpc.proto`, `kv.proto` and the standard health service: same field
 //! numbers, same types, same enum values. Declaring them in Rust keeps
@@ -21,15 +22,19 @@
 //! # Ok::<(), prost::DecodeError>(())
 //! ```
 
+mod auth;
 mod cluster;
 mod kv;
 mod lease;
+mod lock;
 mod maintenance;
 mod watch;
 
+pub use auth::*;
 pub use cluster::*;
 pub use kv::*;
 pub use lease::*;
+pub use lock::*;
 pub use maintenance::*;
 pub use watch::*;
 
@@ -58,6 +63,30 @@ pub mod path {
     pub const HASH_KV: &str = "/etcdserverpb.Maintenance/HashKV";
     pub const SNAPSHOT: &str = "/etcdserverpb.Maintenance/Snapshot";
     pub const MOVE_LEADER: &str = "/etcdserverpb.Maintenance/MoveLeader";
+    pub const AUTH_ENABLE: &str = "/etcdserverpb.Auth/AuthEnable";
+    pub const AUTH_DISABLE: &str = "/etcdserverpb.Auth/AuthDisable";
+    pub const AUTH_STATUS: &str = "/etcdserverpb.Auth/AuthStatus";
+    pub const AUTHENTICATE: &str = "/etcdserverpb.Auth/Authenticate";
+    pub const USER_ADD: &str = "/etcdserverpb.Auth/UserAdd";
+    pub const USER_GET: &str = "/etcdserverpb.Auth/UserGet";
+    pub const USER_LIST: &str = "/etcdserverpb.Auth/UserList";
+    pub const USER_DELETE: &str = "/etcdserverpb.Auth/UserDelete";
+    pub const USER_CHANGE_PASSWORD: &str = "/etcdserverpb.Auth/UserChangePassword";
+    pub const USER_GRANT_ROLE: &str = "/etcdserverpb.Auth/UserGrantRole";
+    pub const USER_REVOKE_ROLE: &str = "/etcdserverpb.Auth/UserRevokeRole";
+    pub const ROLE_ADD: &str = "/etcdserverpb.Auth/RoleAdd";
+    pub const ROLE_GET: &str = "/etcdserverpb.Auth/RoleGet";
+    pub const ROLE_LIST: &str = "/etcdserverpb.Auth/RoleList";
+    pub const ROLE_DELETE: &str = "/etcdserverpb.Auth/RoleDelete";
+    pub const ROLE_GRANT_PERMISSION: &str = "/etcdserverpb.Auth/RoleGrantPermission";
+    pub const ROLE_REVOKE_PERMISSION: &str = "/etcdserverpb.Auth/RoleRevokePermission";
+    pub const LOCK: &str = "/v3lockpb.Lock/Lock";
+    pub const UNLOCK: &str = "/v3lockpb.Lock/Unlock";
+    pub const CAMPAIGN: &str = "/v3electionpb.Election/Campaign";
+    pub const PROCLAIM: &str = "/v3electionpb.Election/Proclaim";
+    pub const LEADER: &str = "/v3electionpb.Election/Leader";
+    pub const OBSERVE: &str = "/v3electionpb.Election/Observe";
+    pub const RESIGN: &str = "/v3electionpb.Election/Resign";
     pub const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
     pub const HEALTH_WATCH: &str = "/grpc.health.v1.Health/Watch";
 }

@@ -17,11 +17,16 @@
 //! Errors keep the shard's gRPC code and etcd's message text; response
 //! headers carry the shard's cluster id, member id, revision and term.
 
+mod auth;
 mod codec;
 mod convert;
+mod election;
 mod kv;
+mod lock;
+mod recipe;
 mod services;
 mod session;
+mod snapshot;
 mod stream;
 
 use std::rc::Rc;
@@ -117,12 +122,21 @@ async fn call(
         );
         return;
     }
+    let token = session::token_of(&parts.headers);
     if services::is_streaming(&path) {
-        stream::serve(session, &path, body, respond, message_max).await;
+        stream::serve(session, &path, body, respond, message_max, token).await;
         return;
     }
+    let caller = session::Caller {
+        session: &session,
+        token: token.as_deref(),
+    };
     let result = match read_one(body, message_max).await {
-        Ok(msg) => services::unary(&session, &path, msg).await,
+        Ok(msg) if services::is_recipe(&path) => {
+            let cancel = recipe::Cancel::new(&mut respond);
+            services::recipe(&caller, &cancel, &path, msg).await
+        }
+        Ok(msg) => services::unary(&caller, &path, msg).await,
         Err(status) => Err(status),
     };
     finish(respond, result);

@@ -9,19 +9,20 @@ use prost::Message;
 
 use super::codec::{frame, Status};
 use super::convert::{header, strings};
-use super::kv;
-use super::session::Session;
+use super::recipe::Cancel;
+use super::session::{Caller, Session};
+use super::{auth, election, kv, lock};
 
-fn decode<M: Message + Default>(msg: Bytes) -> Result<M, Status> {
+pub(super) fn decode<M: Message + Default>(msg: Bytes) -> Result<M, Status> {
     M::decode(msg).map_err(Status::malformed)
 }
 
 /// Send the encoded request and translate the answer with `conv`.
-async fn answer(
-    s: &Session,
+pub(super) async fn answer<T>(
+    s: &Caller<'_>,
     (id, frame): (u64, Vec<u8>),
-    conv: impl FnOnce(&Header, &ResponseBodyView<'_>) -> Result<Bytes, Status>,
-) -> Result<Bytes, Status> {
+    conv: impl FnOnce(&Header, &ResponseBodyView<'_>) -> Result<T, Status>,
+) -> Result<T, Status> {
     let resp = s.call(id, &frame).await?;
     let view = decode_response(&resp).map_err(|e| Status::internal(e.to_string()))?;
     match view.body {
@@ -33,7 +34,7 @@ async fn answer(
     }
 }
 
-fn unexpected() -> Status {
+pub(super) fn unexpected() -> Status {
     Status::internal("etcdserver: unexpected response type")
 }
 
@@ -67,7 +68,7 @@ fn member_list(h: &Header, body: &ResponseBodyView<'_>) -> Result<Bytes, Status>
     }))
 }
 
-fn header_only(h: &Header, _: &ResponseBodyView<'_>) -> Result<Bytes, Status> {
+pub(super) fn header_only(h: &Header, _: &ResponseBodyView<'_>) -> Result<Bytes, Status> {
     Ok(frame(&pb::HeaderOnlyResponse {
         header: Some(header(h)),
     }))
@@ -88,11 +89,38 @@ pub async fn has_leader(s: &Session) -> bool {
 
 /// Whether `path` names a method this server knows how to stream.
 pub fn is_streaming(p: &str) -> bool {
-    matches!(p, path::WATCH | path::LEASE_KEEP_ALIVE)
+    matches!(
+        p,
+        path::WATCH | path::LEASE_KEEP_ALIVE | path::SNAPSHOT | path::OBSERVE
+    )
+}
+
+/// Whether `path` names a unary method of the Lock or Election services,
+/// which may wait and so watch for the client giving up.
+pub fn is_recipe(p: &str) -> bool {
+    p.starts_with("/v3lockpb.Lock/") || p.starts_with("/v3electionpb.Election/")
+}
+
+/// Serve one unary call of the Lock or Election services.
+pub async fn recipe(
+    c: &Caller<'_>,
+    cancel: &Cancel<'_>,
+    p: &str,
+    msg: Bytes,
+) -> Result<Bytes, Status> {
+    match p {
+        path::LOCK => lock::lock(c, cancel, decode(msg)?).await,
+        path::UNLOCK => lock::unlock(c, decode(msg)?).await,
+        path::CAMPAIGN => election::campaign(c, cancel, decode(msg)?).await,
+        path::PROCLAIM => election::proclaim(c, decode(msg)?).await,
+        path::LEADER => election::leader(c, decode(msg)?).await,
+        path::RESIGN => election::resign(c, decode(msg)?).await,
+        _ => Err(unimplemented(p)),
+    }
 }
 
 /// Serve one unary call.
-pub async fn unary(s: &Session, p: &str, msg: Bytes) -> Result<Bytes, Status> {
+pub async fn unary(s: &Caller<'_>, p: &str, msg: Bytes) -> Result<Bytes, Status> {
     match p {
         path::KV_RANGE => {
             let r: pb::RangeRequest = decode(msg)?;
@@ -288,6 +316,7 @@ pub async fn unary(s: &Session, p: &str, msg: Bytes) -> Result<Bytes, Status> {
                 status: pb::ServingStatus::Serving as i32,
             }))
         }
+        _ if p.starts_with("/etcdserverpb.Auth/") => auth::unary(s, p, msg).await,
         _ => Err(unimplemented(p)),
     }
 }
@@ -311,19 +340,21 @@ fn status(h: &Header, st: &rpc::StatusResponse<'_>) -> pb::StatusResponse {
 pub fn unimplemented(p: &str) -> Status {
     let service = p.trim_start_matches('/').split('/').next().unwrap_or("");
     let reason = match service {
-        "etcdserverpb.Auth" => "cairn does not serve etcd's Auth API over gRPC yet",
-        "v3lockpb.Lock" => "cairn does not serve etcd's v3lock API yet",
-        "v3electionpb.Election" => "cairn does not serve etcd's v3election API yet",
-        _ if p == path::SNAPSHOT => {
-            "cairn does not stream snapshots over gRPC yet; use cairnctl backup"
+        // etcd's Hash is a CRC of its bolt database file, which cairn
+        // does not have; HashKV is the comparison that means the same in
+        // both.
+        _ if p == path::HASH => {
+            "cairn does not serve Hash (a hash of etcd's database file); use HashKV"
         }
-        _ if p == path::HASH => "cairn does not serve Hash; use HashKV",
         _ if p == path::HEALTH_WATCH => "cairn does not serve Health/Watch; use Health/Check",
         "etcdserverpb.KV"
         | "etcdserverpb.Watch"
         | "etcdserverpb.Lease"
         | "etcdserverpb.Cluster"
         | "etcdserverpb.Maintenance"
+        | "etcdserverpb.Auth"
+        | "v3lockpb.Lock"
+        | "v3electionpb.Election"
         | "grpc.health.v1.Health" => {
             return Status::unimplemented(format!("unknown method {}", method_name(p)));
         }

@@ -65,10 +65,34 @@ impl Session {
 
     /// Encode a native request under a fresh id: the id and the frame.
     pub fn encode(&self, build: impl FnOnce(&mut Encoder, u64) -> &[u8]) -> (u64, Vec<u8>) {
+        self.encode_as(None, build)
+    }
+
+    /// [`encode`](Self::encode) carrying the auth token of the call that
+    /// sends the request.
+    pub fn encode_as(
+        &self,
+        token: Option<&str>,
+        build: impl FnOnce(&mut Encoder, u64) -> &[u8],
+    ) -> (u64, Vec<u8>) {
         let id = self.next_id();
         let mut enc = self.encoder.borrow_mut();
-        let frame = build(&mut enc, id).to_vec();
-        (id, frame)
+        let frame = with_token(&mut enc, token, |e| Ok(build(e, id)));
+        (
+            id,
+            frame.unwrap_or_else(|_| unreachable!("the build is infallible")),
+        )
+    }
+
+    /// [`encode`](Self::encode) for a build that can refuse the request.
+    pub fn try_encode(
+        &self,
+        token: Option<&str>,
+        build: impl FnOnce(&mut Encoder, u64) -> Result<&[u8], Status>,
+    ) -> Result<(u64, Vec<u8>), Status> {
+        let id = self.next_id();
+        let mut enc = self.encoder.borrow_mut();
+        Ok((id, with_token(&mut enc, token, |e| build(e, id))?))
     }
 
     /// A fresh request id.
@@ -179,6 +203,85 @@ impl Session {
     }
 }
 
+/// One call's seat: the connection's session and the auth token the call's
+/// metadata carried, which every native request of the call carries too
+/// (the shard checks it as it checks a native client's).
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    pub session: &'a Session,
+    pub token: Option<&'a str>,
+}
+
+impl Caller<'_> {
+    pub fn encode(&self, build: impl FnOnce(&mut Encoder, u64) -> &[u8]) -> (u64, Vec<u8>) {
+        self.session.encode_as(self.token, build)
+    }
+
+    pub fn try_encode(
+        &self,
+        build: impl FnOnce(&mut Encoder, u64) -> Result<&[u8], Status>,
+    ) -> Result<(u64, Vec<u8>), Status> {
+        self.session.try_encode(self.token, build)
+    }
+
+    pub async fn call(&self, id: u64, frame: &[u8]) -> Result<Vec<u8>, Status> {
+        self.session.call(id, frame).await
+    }
+}
+
+/// Build one request with `token` in its header. The encoder is shared by
+/// the connection's calls, which may carry different tokens, so the token
+/// is set for this request only.
+pub fn with_token(
+    enc: &mut Encoder,
+    token: Option<&str>,
+    build: impl FnOnce(&mut Encoder) -> Result<&[u8], Status>,
+) -> Result<Vec<u8>, Status> {
+    if token.is_some() {
+        enc.set_token(token);
+    }
+    let frame = build(enc).map(<[u8]>::to_vec);
+    if token.is_some() {
+        enc.set_token(None);
+    }
+    frame
+}
+
+/// The auth token of a call: etcd's clients send it as the `token`
+/// metadata, its HTTP gateway as `authorization`.
+pub fn token_of(headers: &http::HeaderMap) -> Option<String> {
+    let value = headers
+        .get("token")
+        .or_else(|| headers.get(http::header::AUTHORIZATION))?;
+    value.to_str().ok().map(str::to_owned)
+}
+
 fn closing() -> Status {
     Status::new(rpc::ErrorCode::Unavailable, "etcdserver: server stopped")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_wire::decode_request;
+
+    #[test]
+    fn token_goes_into_this_request_only() {
+        let mut enc = Encoder::new();
+        let with = with_token(&mut enc, Some("tok.1"), |e| Ok(e.status_request(1))).unwrap();
+        assert_eq!(decode_request(&with).unwrap().token, Some("tok.1"));
+        let without = with_token(&mut enc, None, |e| Ok(e.status_request(2))).unwrap();
+        assert_eq!(decode_request(&without).unwrap().token, None);
+    }
+
+    #[test]
+    fn token_is_read_from_etcd_metadata_names() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(token_of(&h), None);
+        h.insert("authorization", http::HeaderValue::from_static("gw"));
+        assert_eq!(token_of(&h).as_deref(), Some("gw"));
+        // clientv3's own name wins over the gateway's.
+        h.insert("token", http::HeaderValue::from_static("cli"));
+        assert_eq!(token_of(&h).as_deref(), Some("cli"));
+    }
 }

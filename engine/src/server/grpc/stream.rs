@@ -34,6 +34,7 @@ pub async fn serve(
     body: RecvStream,
     mut respond: SendResponse<Bytes>,
     message_max: usize,
+    token: Option<String>,
 ) {
     let Ok(send) = respond.send_response(grpc_response(), false) else {
         return;
@@ -42,27 +43,28 @@ pub async fn serve(
         body,
         reader: MessageReader::new(message_max),
     };
-    let result = if p == path::WATCH {
-        watch(session, reader, send).await
-    } else {
-        keep_alive(session, reader, send).await
+    let result = match p {
+        path::WATCH => watch(session, token, reader, send).await,
+        path::SNAPSHOT => super::snapshot::serve(session, token, reader, send).await,
+        path::OBSERVE => observe(session, token, reader, send).await,
+        _ => keep_alive(session, token, reader, send).await,
     };
     if let Err((status, mut send)) = result {
         let _ = send.send_trailers(status.trailers());
     }
 }
 
-type StreamResult = Result<(), (Status, SendStream<Bytes>)>;
+pub(super) type StreamResult = Result<(), (Status, SendStream<Bytes>)>;
 
 /// The messages a client sends on a stream.
-struct Requests {
+pub(super) struct Requests {
     body: RecvStream,
     reader: MessageReader,
 }
 
 impl Requests {
     /// The next message, `Ok(None)` when the client ended its side.
-    async fn next<M: Message + Default>(&mut self) -> Result<Option<M>, Status> {
+    pub(super) async fn next<M: Message + Default>(&mut self) -> Result<Option<M>, Status> {
         loop {
             if let Some(m) = self.reader.next_message()? {
                 return M::decode(m).map(Some).map_err(Status::malformed);
@@ -82,7 +84,7 @@ impl Requests {
 }
 
 /// Write one message once HTTP/2 has some room for it.
-async fn write(send: &mut SendStream<Bytes>, msg: Bytes) -> Result<(), ()> {
+pub(super) async fn write(send: &mut SendStream<Bytes>, msg: Bytes) -> Result<(), ()> {
     send.reserve_capacity(msg.len());
     while send.capacity() == 0 {
         match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
@@ -93,8 +95,42 @@ async fn write(send: &mut SendStream<Bytes>, msg: Bytes) -> Result<(), ()> {
     send.send_data(msg, false).map_err(|_| ())
 }
 
+/// Election.Observe: one request, then the leader's changes until the
+/// client goes.
+async fn observe(
+    session: Rc<Session>,
+    token: Option<String>,
+    mut reqs: Requests,
+    mut send: SendStream<Bytes>,
+) -> StreamResult {
+    let r: pb::LeaderRequest = match reqs.next().await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let status = Status::internal("grpc: request stream ended without a whole message");
+            return Err((status, send));
+        }
+        Err(status) => return Err((status, send)),
+    };
+    let caller = super::session::Caller {
+        session: &session,
+        token: token.as_deref(),
+    };
+    match super::election::observe(&caller, r, &mut send).await {
+        Ok(()) => {
+            let ok = Status {
+                code: 0,
+                message: String::new(),
+            };
+            let _ = send.send_trailers(ok.trailers());
+            Ok(())
+        }
+        Err(status) => Err((status, send)),
+    }
+}
+
 async fn keep_alive(
     session: Rc<Session>,
+    token: Option<String>,
     mut reqs: Requests,
     mut send: SendStream<Bytes>,
 ) -> StreamResult {
@@ -104,7 +140,9 @@ async fn keep_alive(
             Ok(None) => break,
             Err(status) => return Err((status, send)),
         };
-        let (id, f) = session.encode(|e, id| e.lease_keep_alive_request(id, r.id));
+        let (id, f) = session.encode_as(token.as_deref(), |e, id| {
+            e.lease_keep_alive_request(id, r.id)
+        });
         let answer = match session.call(id, &f).await {
             Ok(a) => a,
             Err(status) => return Err((status, send)),
@@ -159,7 +197,13 @@ struct WatchState {
     live: HashSet<i64>,
 }
 
-async fn watch(session: Rc<Session>, mut reqs: Requests, send: SendStream<Bytes>) -> StreamResult {
+async fn watch(
+    session: Rc<Session>,
+    token: Option<String>,
+    mut reqs: Requests,
+    send: SendStream<Bytes>,
+) -> StreamResult {
+    let token = token.as_deref();
     let (tx, rx) = local_channel::new_bounded(limits::CONN_OUTBOUND_WITH_PUSHES);
     let tx = Rc::new(tx);
     let state = Rc::new(RefCell::new(WatchState::default()));
@@ -177,7 +221,8 @@ async fn watch(session: Rc<Session>, mut reqs: Requests, send: SendStream<Bytes>
                     match super::convert::enum_i8(f, 1, "watch filter") {
                         Ok(v) => filters.push(rpc::FilterType(v)),
                         Err(status) => {
-                            return finish_watch(&session, &state, tx, writer, Some(status)).await
+                            return finish_watch(&session, token, &state, tx, writer, Some(status))
+                                .await
                         }
                     }
                 }
@@ -191,15 +236,16 @@ async fn watch(session: Rc<Session>, mut reqs: Requests, send: SendStream<Bytes>
                     watch_id: c.watch_id,
                     fragment: c.fragment,
                 };
-                let (id, f) = session.encode(|e, id| e.watch_create_request(id, &params));
+                let (id, f) = session.encode_as(token, |e, id| e.watch_create_request(id, &params));
                 (id, f, true)
             }
             Some(pb::WatchRequestUnion::CancelRequest(c)) => {
-                let (id, f) = session.encode(|e, id| e.watch_cancel_request(id, c.watch_id));
+                let (id, f) =
+                    session.encode_as(token, |e, id| e.watch_cancel_request(id, c.watch_id));
                 (id, f, false)
             }
             Some(pb::WatchRequestUnion::ProgressRequest(_)) => {
-                let (id, f) = session.encode(|e, id| e.watch_progress_request(id));
+                let (id, f) = session.encode_as(token, |e, id| e.watch_progress_request(id));
                 (id, f, false)
             }
             // etcd ignores an empty request.
@@ -216,13 +262,14 @@ async fn watch(session: Rc<Session>, mut reqs: Requests, send: SendStream<Bytes>
             break Some(status);
         }
     };
-    finish_watch(&session, &state, tx, writer, ended).await
+    finish_watch(&session, token, &state, tx, writer, ended).await
 }
 
 /// End a watch stream: cancel its watches, stop taking their pushes, and
 /// let the writer drain and end the call with `status` (OK if `None`).
 async fn finish_watch(
     session: &Session,
+    token: Option<&str>,
     state: &RefCell<WatchState>,
     tx: Rc<local_channel::LocalSender<Delivered>>,
     writer: glommio::Task<Option<SendStream<Bytes>>>,
@@ -236,7 +283,7 @@ async fn finish_watch(
         session.forget(id);
     }
     for watch_id in live {
-        let (id, f) = session.encode(|e, id| e.watch_cancel_request(id, watch_id));
+        let (id, f) = session.encode_as(token, |e, id| e.watch_cancel_request(id, watch_id));
         // The answer has no reader; the call only waits for it.
         let _ = session.call(id, &f).await;
     }
@@ -334,7 +381,7 @@ fn event(e: EventRef<'_>) -> pb::Event {
     }
 }
 
-fn kv_ref(k: &cairn_wire::KeyValueRef<'_>) -> pb::KeyValue {
+pub(super) fn kv_ref(k: &cairn_wire::KeyValueRef<'_>) -> pb::KeyValue {
     pb::KeyValue {
         key: Bytes::copy_from_slice(k.key),
         create_revision: k.create_revision,
