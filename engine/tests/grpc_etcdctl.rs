@@ -469,19 +469,26 @@ fn etcdctl_snapshot_save_downloads_a_backup_cairn_restores() {
     let (pages, sha) = bytes.split_at(bytes.len() - 32);
     assert_eq!(&Sha256::digest(pages)[..], sha);
 
-    // The pages are a cairn snapshot file padded with zeros; without the
-    // padding and with its own hash it is the backup `cairnctl snapshot
-    // save` writes, which `cairn snapshot restore` takes.
+    // The pages are a cairn snapshot file padded with zeros: `cairn
+    // snapshot restore` takes the download as it is, and checks its hash.
     let end = pages
         .windows(8)
         .rposition(|w| w == b"CAIRNEND")
         .expect("a snapshot trailer")
         + 32;
     assert!(pages[end..].iter().all(|&b| b == 0), "only zeros pad");
-    let mut native = pages[..end].to_vec();
-    native.extend_from_slice(&Sha256::digest(&native));
-    let native_file = dir.path().join("native.db");
-    std::fs::write(&native_file, &native).unwrap();
+    let mut damaged = bytes.clone();
+    damaged[end / 2] ^= 1;
+    let damaged_file = dir.path().join("damaged.db");
+    std::fs::write(&damaged_file, &damaged).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["snapshot", "restore"])
+        .arg(&damaged_file)
+        .args(restore_args(&dir.path().join("refused"), free_port()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a damaged download is refused");
+    let native_file = file.clone();
     let peer_port = free_port();
     let restored_dir = dir.path().join("restored");
     let out = Command::new(env!("CARGO_BIN_EXE_cairn"))

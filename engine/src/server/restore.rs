@@ -39,6 +39,10 @@ use crate::wal::{self, Record, WalOptions};
 /// Bytes of the SHA-256 that ends a backup.
 pub const BACKUP_HASH_BYTES: usize = 32;
 
+/// Most zero bytes between a downloaded snapshot file and its hash (the
+/// padding that gives etcdctl's layout: 512-byte blocks, then the hash).
+const PADDING_BYTES_MAX: usize = 511;
+
 /// Bytes copied at a time while checking and copying a backup.
 const COPY_BUFFER_BYTES: usize = 1 << 20;
 
@@ -151,7 +155,17 @@ impl RestoreArgs {
 
 /// Where the snapshot file ends inside a backup: its length, and whether a
 /// SHA-256 follows it.
-fn locate(file: &mut std::fs::File, path: &Path, len: u64) -> Result<(u64, bool), RestoreError> {
+/// Where the snapshot file ends inside a backup of `len` bytes, and where
+/// its SHA-256 is (the hash covers every byte before it). Three layouts:
+/// the file then its hash (`cairnctl snapshot save`); the bare file; and
+/// the file, up to 511 zero bytes, then the hash of all before it (a
+/// download by `etcdctl snapshot save`, which wants a length of 32 more
+/// than a multiple of 512).
+fn locate(
+    file: &mut std::fs::File,
+    path: &Path,
+    len: u64,
+) -> Result<(u64, Option<u64>), RestoreError> {
     use std::io::{Seek, SeekFrom};
     let not_snap = |reason: &str| RestoreError::NotSnapshot {
         path: path.to_path_buf(),
@@ -168,12 +182,39 @@ fn locate(file: &mut std::fs::File, path: &Path, len: u64) -> Result<(u64, bool)
     file.read_exact(&mut tail).map_err(io_err("read", path))?;
     let with_hash_at = len.saturating_sub(tail.len() as u64);
     let bare_at = len - snap::TRAILER_BYTES as u64;
+    let hash_at = len.saturating_sub(BACKUP_HASH_BYTES as u64);
     if len >= min + BACKUP_HASH_BYTES as u64 && snap::is_trailer_at(&tail, with_hash_at) {
-        return Ok((len - BACKUP_HASH_BYTES as u64, true));
+        return Ok((hash_at, Some(hash_at)));
     }
     let bare_tail = &tail[tail.len() - snap::TRAILER_BYTES..];
     if snap::is_trailer_at(bare_tail, bare_at) {
-        return Ok((len, false));
+        return Ok((len, None));
+    }
+    // Padded: step back over the zero bytes before the hash.
+    let window = (snap::TRAILER_BYTES + PADDING_BYTES_MAX + BACKUP_HASH_BYTES) as u64;
+    let window_at = len.saturating_sub(window);
+    let mut w = vec![0u8; usize::try_from(len - window_at).unwrap_or(0)];
+    file.seek(SeekFrom::Start(window_at))
+        .map_err(io_err("seek", path))?;
+    file.read_exact(&mut w).map_err(io_err("read", path))?;
+    let hash_in_w = w.len().saturating_sub(BACKUP_HASH_BYTES);
+    for pad in 1..=PADDING_BYTES_MAX {
+        // The file would end `pad` bytes before the hash; the bytes between
+        // are padding, zeros only. (The trailer may itself end in zero
+        // bytes, so every candidate end is tried.)
+        let Some(end_in_w) = hash_in_w.checked_sub(pad) else {
+            break;
+        };
+        let Some(trailer_in_w) = end_in_w.checked_sub(snap::TRAILER_BYTES) else {
+            break;
+        };
+        if w[end_in_w] != 0 {
+            break;
+        }
+        let trailer_at = window_at + trailer_in_w as u64;
+        if snap::is_trailer_at(&w[trailer_in_w..], trailer_at) {
+            return Ok((trailer_at + snap::TRAILER_BYTES as u64, Some(hash_at)));
+        }
     }
     Err(not_snap("no snapshot trailer (truncated or damaged file?)"))
 }
@@ -184,6 +225,7 @@ fn copy_body(
     src: &mut std::fs::File,
     src_path: &Path,
     body_len: u64,
+    hash_len: u64,
     dst_path: &Path,
 ) -> Result<([u8; 32], Vec<u8>), RestoreError> {
     use std::io::{Seek, SeekFrom};
@@ -205,6 +247,15 @@ fn copy_body(
         sha.update(&buf[..want]);
         dst.write_all(&buf[..want])
             .map_err(io_err("write", dst_path))?;
+        left -= want as u64;
+    }
+    // What follows the file up to the hash (padding) is hashed, not copied.
+    let mut left = hash_len.saturating_sub(body_len);
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        src.read_exact(&mut buf[..want])
+            .map_err(io_err("read", src_path))?;
+        sha.update(&buf[..want]);
         left -= want as u64;
     }
     dst.sync_all().map_err(io_err("fsync", dst_path))?;
@@ -236,7 +287,8 @@ fn restore_into(
     let path = &args.file;
     let mut file = std::fs::File::open(path).map_err(io_err("open", path))?;
     let len = file.metadata().map_err(io_err("stat", path))?.len();
-    let (body_len, has_hash) = locate(&mut file, path, len)?;
+    let (body_len, hash_at) = locate(&mut file, path, len)?;
+    let has_hash = hash_at.is_some();
     if !has_hash && !args.skip_hash_check {
         return Err(RestoreError::NoHash(path.clone()));
     }
@@ -245,11 +297,12 @@ fn restore_into(
     let snap_dir = snap::dir(data_dir);
     std::fs::create_dir_all(&snap_dir).map_err(io_err("create", &snap_dir))?;
     let staged = member_dir.join("restore.snap.part");
-    let (actual, head) = copy_body(&mut file, path, body_len, &staged)?;
+    let hash_len = hash_at.unwrap_or(body_len);
+    let (actual, head) = copy_body(&mut file, path, body_len, hash_len, &staged)?;
     if has_hash && !args.skip_hash_check {
         let mut expected = [0u8; BACKUP_HASH_BYTES];
         use std::io::{Seek, SeekFrom};
-        file.seek(SeekFrom::Start(body_len))
+        file.seek(SeekFrom::Start(hash_len))
             .map_err(io_err("seek", path))?;
         file.read_exact(&mut expected)
             .map_err(io_err("read", path))?;
