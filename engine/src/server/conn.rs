@@ -92,6 +92,9 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
 async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::MaybeTls) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
+    // With --client-cert-auth and auth on, the user of requests without a
+    // token, on every protocol.
+    let cert_user = stream.client_cn();
 
     let mut preface = [0u8; cairn_wire::limits::PREFACE_BYTES];
     let got = glommio::timer::timeout(Duration::from_millis(limits::PREFACE_TIMEOUT_MS), async {
@@ -109,7 +112,8 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::
         // Not native: the same port serves etcd's gRPC API and HTTP.
         match sniff::sniff(&preface) {
             Some(sniff::Protocol::Http2) => {
-                super::grpc::serve(shared, router, sniff::Replay::new(&preface, stream)).await;
+                let io = sniff::Replay::new(&preface, stream);
+                super::grpc::serve(shared, router, io, cert_user).await;
             }
             Some(sniff::Protocol::Http1) => {
                 super::http::serve(shared, router, sniff::Replay::new(&preface, stream)).await;
@@ -118,7 +122,6 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::
         }
         return;
     }
-    let cert_user = stream.client_cn();
     let (mut rd, wr) = futures_lite::io::split(stream);
 
     let (conn, out_rx) = router.register();

@@ -45,7 +45,7 @@ use codec::{MessageReader, Status};
 pub use session::Session;
 
 /// Serve one gRPC connection until the client closes it.
-pub async fn serve<S>(shared: Arc<Shared>, router: Rc<Router>, io: S)
+pub async fn serve<S>(shared: Arc<Shared>, router: Rc<Router>, io: S, cert_user: Option<String>)
 where
     S: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin + 'static,
 {
@@ -60,7 +60,8 @@ where
     };
     let message_max =
         shared.config.max_request_bytes as usize + limits::GRPC_MESSAGE_OVERHEAD_BYTES;
-    let session = Session::open(router);
+    let session = Session::open(router.clone());
+    router.set_cert_user(session.conn(), cert_user);
     while let Some(next) = conn.accept().await {
         match next {
             Ok((request, respond)) => {
