@@ -408,3 +408,63 @@ fn a_relative_data_dir_works() {
         .join("wal")
         .is_dir());
 }
+
+/// Requests sent right after a restart, while the member re-applies its
+/// log, get their own answers: none is answered with the reply of an
+/// entry proposed before the restart, and none sees state older than what
+/// was acknowledged before it.
+#[test]
+fn requests_during_the_start_up_replay_get_their_own_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let mut c = Client::connect(server.addr).unwrap();
+    let keys: Vec<Vec<u8>> = (0..3000).map(|i| format!("old/{i:05}").into_bytes()).collect();
+    c.put_many(&keys, 500);
+    let before = c.put(b"marker", b"1").unwrap().revision;
+    drop(c);
+    server.kill9();
+    server.wait_put = false;
+    server.spawn();
+    // A pipelined burst the moment the port answers. A connection can
+    // land on the killed process's socket in its last milliseconds (it is
+    // then reset): the burst is sent again on a new one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        let mut c = Client::connect_retry(server.addr, Duration::from_secs(20));
+        let mut frames = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..50 {
+            let id = c.id();
+            ids.push(id);
+            let key = format!("new/{i:02}");
+            frames.extend_from_slice(c.enc.put_request(
+                id,
+                &cairn_wire::PutParams {
+                    key: key.as_bytes(),
+                    value: b"v",
+                    ..Default::default()
+                },
+            ));
+        }
+        let answers: std::io::Result<Vec<common::Reply>> = c
+            .send(frames)
+            .and_then(|()| ids.iter().map(|_| c.recv()).collect());
+        let Ok(answers) = answers else {
+            assert!(std::time::Instant::now() < deadline, "no connection kept");
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        for (id, r) in ids.iter().zip(answers) {
+            assert_eq!(r.id, *id);
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert!(
+                r.revision > before,
+                "a put after the restart answered at revision {} (before: {before})",
+                r.revision
+            );
+        }
+        break c;
+    };
+    assert_eq!(c.get_key(b"marker"), Some(b"1".to_vec()));
+    assert_eq!(c.get_key(b"new/49"), Some(b"v".to_vec()));
+}

@@ -65,6 +65,11 @@ mod auth_glue;
 /// Bytes of the envelope in front of every proposed request frame.
 const ENVELOPE_BYTES: usize = 16;
 
+/// Upper bound of the random first sequence number: far below the auth
+/// flag bit (2^62) and the name-publishing number (2^64 - 1), with room
+/// for 2^60 proposals after it.
+const SEQ_START_MAX: u64 = 1 << 60;
+
 /// A request waiting for its answer, and where the answer goes.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Origin {
@@ -157,8 +162,18 @@ pub struct Shard {
     /// and the position of the latest one.
     persist_in_flight: usize,
     last_lsn: Lsn,
+    /// The next proposal's sequence number. It starts at a random point
+    /// (below `SEQ_START_MAX`): entries this member proposed before a
+    /// restart may still apply after it, and their numbers must not match
+    /// a new request's, or that request would get their answer.
     next_seq: u64,
     pending_writes: HashMap<u64, (Origin, u64, Instant)>,
+    /// The commit index found at start-up: requests wait until the log up
+    /// to it is applied again, so none is answered from state older than
+    /// what the member had already acknowledged.
+    replay_until: u64,
+    /// Requests that arrived during that replay, in order.
+    held: Vec<(Origin, Bytes)>,
     peers: Peers,
     request_timeout: Duration,
     incoming_snapshot: Option<IncomingSnapshot>,
@@ -392,7 +407,9 @@ impl Shard {
             unwritten_hard_state: None,
             persist_in_flight: 0,
             last_lsn: Lsn(0),
-            next_seq: 1,
+            next_seq: 1 + rand::Rng::gen_range(&mut rand::rngs::OsRng, 0..SEQ_START_MAX),
+            replay_until: recovered.hard_state.commit.max(snap_index),
+            held: Vec::new(),
             pending_writes: HashMap::new(),
             peers,
             request_timeout,
@@ -438,6 +455,11 @@ impl Shard {
                 match futures_lite::future::poll_once(next).await {
                     Some(Some(ev)) => self.handle(ev, &mut writes, &mut reads),
                     _ => break,
+                }
+            }
+            if !self.held.is_empty() && self.applied >= self.replay_until {
+                for (origin, frame) in std::mem::take(&mut self.held) {
+                    self.admit(origin, frame, &mut writes, &mut reads);
                 }
             }
             self.catch_up_ticks();
@@ -781,10 +803,29 @@ impl Shard {
                     self.auth_cert_user(conn, user);
                 }
                 for frame in msg.frames {
-                    self.admit(origin, frame, writes, reads);
+                    if self.applied < self.replay_until {
+                        self.hold(origin, frame);
+                    } else {
+                        self.admit(origin, frame, writes, reads);
+                    }
                 }
             }
         }
+    }
+
+    /// Keep a request until the start-up replay is done.
+    fn hold(&mut self, origin: Origin, frame: Bytes) {
+        if self.held.len() >= limits::SHARD_PENDING_MAX {
+            let id = decode_request(&frame).map(|r| r.id).unwrap_or(0);
+            self.reply_error(
+                origin,
+                id,
+                rpc::ErrorCode::ResourceExhausted,
+                "etcdserver: too many requests",
+            );
+            return;
+        }
+        self.held.push((origin, frame));
     }
 
     /// Sort one verified request frame into writes, reads, or an answer now.
