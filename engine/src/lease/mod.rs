@@ -185,7 +185,9 @@ impl LeaseTable {
     pub fn remaining_s(&self, id: i64, now: Instant) -> Option<i64> {
         let lease = self.leases.get(&id)?;
         if lease.deadline <= now {
-            return Some(-1);
+            // Expired, its revocation not applied yet: its keys are still
+            // there, so it is not "gone" (-1) but has no time left.
+            return Some(0);
         }
         let left = lease.deadline - now;
         let s = left.as_secs() + u64::from(left.subsec_nanos() > 0);
@@ -248,7 +250,7 @@ mod tests {
         assert_eq!(t.ids().collect::<Vec<_>>(), vec![1, 2, 4]);
         let later = now + Duration::from_millis(2500);
         assert_eq!(t.expired(later, 10), vec![2]);
-        assert_eq!(t.remaining_s(2, later), Some(-1));
+        assert_eq!(t.remaining_s(2, later), Some(0));
         assert_eq!(t.remaining_s(1, later), Some(8));
         assert_eq!(
             t.keep_alive(2, later),

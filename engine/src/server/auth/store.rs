@@ -120,18 +120,14 @@ impl AuthStore {
         self.roles.keys().map(String::as_str)
     }
 
-    /// A role's permissions; the root role shows etcd's implicit
-    /// READWRITE over every key.
+    /// A role's granted permissions (for the root role, what was granted
+    /// to it explicitly, as etcd 3.4 shows it; it may do everything
+    /// regardless).
     pub fn role(&self, name: &str) -> Result<Vec<Permission>, AuthError> {
-        let perms = self.roles.get(name).ok_or(AuthError::RoleNotFound)?;
-        if name == ROOT_ROLE {
-            return Ok(vec![Permission {
-                kind: PermKind::ReadWrite,
-                key: Vec::new(),
-                range_end: vec![0],
-            }]);
-        }
-        Ok(perms.clone())
+        self.roles
+            .get(name)
+            .cloned()
+            .ok_or(AuthError::RoleNotFound)
     }
 
     pub fn merged(&self, user: &str) -> Option<&Merged> {
