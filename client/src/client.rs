@@ -7,13 +7,14 @@ use std::time::Duration;
 use cairn_wire::{rpc, Encoder};
 use tokio::time::Instant;
 
-use crate::codec::{self, Reply, Request};
+use crate::auth::Credentials;
+use crate::codec::{self, AuthRequest, Reply, Request};
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::limits::{
-    DIAL_TIMEOUT_DEFAULT, KEEPALIVE_TIMEOUT_DEFAULT, KEEPALIVE_TIME_DEFAULT, READ_RETRIES_MAX,
-    RECONNECT_BACKOFF, REQUEST_TIMEOUT_DEFAULT, WATCH_RESUME_TIMEOUT_DEFAULT,
+    AUTH_RETRIES_MAX, DIAL_TIMEOUT_DEFAULT, KEEPALIVE_TIMEOUT_DEFAULT, KEEPALIVE_TIME_DEFAULT,
+    READ_RETRIES_MAX, RECONNECT_BACKOFF, REQUEST_TIMEOUT_DEFAULT, WATCH_RESUME_TIMEOUT_DEFAULT,
 };
 use crate::options::{DeleteOptions, GetOptions, PutOptions, WatchOptions};
 use crate::txn::{Op, Txn};
@@ -93,6 +94,14 @@ struct Inner {
     encoder: Mutex<Encoder>,
     /// Set when the connection speaks TLS (see [`Client::connect_with_tls`]).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Who the client logs in as, if anyone (see [`Client::connect_with_auth`]).
+    credentials: Option<Credentials>,
+    /// Serialises re-authentication, so a burst of requests refused for a
+    /// stale token causes one Authenticate.
+    authenticating: tokio::sync::Mutex<()>,
+    /// Bumped each time the encoder's token changes: a request that failed
+    /// with a stale token re-authenticates only if nobody has since.
+    token_generation: AtomicU64,
 }
 
 /// A cairn client. Cheap to clone; clones share the connection.
@@ -129,6 +138,25 @@ impl Client {
         options: ConnectOptions,
         tls: Option<crate::TlsOptions>,
     ) -> Result<Client> {
+        Client::connect_with_auth(endpoints, options, tls, None).await
+    }
+
+    /// [`Client::connect_with_tls`], logging in as `credentials`' user: the
+    /// client authenticates on every connection it opens (the first, and
+    /// each one after a reconnect or fail-over) and sends the token with
+    /// every request. A request refused for a stale token ("invalid auth
+    /// token", "revision of auth store is old") or for a missing one (auth
+    /// was enabled after the client connected) makes the client
+    /// authenticate again and resend it (up to
+    /// [`AUTH_RETRIES_MAX`](crate::limits::AUTH_RETRIES_MAX) times: each
+    /// refusal means one more auth change raced it). If the cluster does not
+    /// have auth enabled, the client connects without a token.
+    pub async fn connect_with_auth<S: AsRef<str>>(
+        endpoints: impl IntoIterator<Item = S>,
+        options: ConnectOptions,
+        tls: Option<crate::TlsOptions>,
+        credentials: Option<Credentials>,
+    ) -> Result<Client> {
         let texts: Vec<String> = endpoints
             .into_iter()
             .map(|s| s.as_ref().to_string())
@@ -154,6 +182,9 @@ impl Client {
                 next_id: AtomicU64::new(1),
                 encoder: Mutex::new(Encoder::new()),
                 tls,
+                credentials,
+                authenticating: tokio::sync::Mutex::new(()),
+                token_generation: AtomicU64::new(0),
             }),
         };
         client.connection().await?;
@@ -212,8 +243,81 @@ impl Client {
                 .store(failed + 1, Ordering::Relaxed);
         }
         let connection = Arc::new(self.dial().await?);
+        self.authenticate_on(&connection).await?;
         *self.lock_current() = Some(connection.clone());
         Ok(connection)
+    }
+
+    /// The user this client logs in as, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.inner.credentials.as_ref().map(|c| c.user.as_str())
+    }
+
+    pub(crate) fn has_credentials(&self) -> bool {
+        self.inner.credentials.is_some()
+    }
+
+    pub(crate) fn token_generation(&self) -> u64 {
+        self.inner.token_generation.load(Ordering::Acquire)
+    }
+
+    fn set_token(&self, token: Option<&str>) {
+        self.inner
+            .encoder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .set_token(token);
+        self.inner.token_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Logs in on `connection` with the client's credentials (if any) and
+    /// makes later requests carry the new token. A cluster without auth
+    /// answers "authentication is not enabled": then no token is sent.
+    async fn authenticate_on(&self, connection: &Connection) -> Result<()> {
+        let Some(credentials) = &self.inner.credentials else {
+            return Ok(());
+        };
+        let request = Request::Auth(AuthRequest::Authenticate {
+            name: credentials.user.clone(),
+            password: credentials.password.clone(),
+        });
+        // Authenticate carries no token: a stale one must not be judged.
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = codec::encode(&mut Encoder::new(), id, &request);
+        let outcome = tokio::time::timeout(
+            self.inner.options.request_timeout,
+            connection.call(id, frame),
+        )
+        .await
+        .map_err(|_| Error::Timeout)?;
+        match outcome {
+            Ok(Reply::Authenticate(r)) => {
+                self.set_token(Some(&r.token));
+                Ok(())
+            }
+            Ok(other) => Err(self.unexpected(&other, "AuthenticateResponse")),
+            Err(Error::AuthNotEnabled) => {
+                self.set_token(None);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Authenticates again after a request sent with token generation
+    /// `seen` was refused for its token, unless another caller already
+    /// has since.
+    pub(crate) async fn refresh_token(&self, seen: u64) -> Result<()> {
+        let _turn = self.inner.authenticating.lock().await;
+        if self.token_generation() != seen {
+            return Ok(());
+        }
+        let connection = self.connection().await?;
+        if self.token_generation() != seen {
+            // The connection was replaced, and logged in, meanwhile.
+            return Ok(());
+        }
+        self.authenticate_on(&connection).await
     }
 
     fn index_of(&self, endpoint: &Endpoint) -> usize {
@@ -265,11 +369,22 @@ impl Client {
 
     /// Sends a request and waits for its reply, with the request timeout,
     /// resending idempotent requests once if their connection broke.
-    async fn request(&self, request: Request) -> Result<Reply> {
+    pub(crate) async fn request(&self, request: Request) -> Result<Reply> {
         let mut retries = 0;
+        let mut auth_retries = 0;
         loop {
             let connection = self.connection().await?;
+            let generation = self.token_generation();
             let outcome = self.call_on(&connection, &request).await;
+            if let Err(e) = &outcome {
+                // Refused before it was applied, so safe to resend.
+                if e.needs_new_token() && self.has_credentials() && auth_retries < AUTH_RETRIES_MAX
+                {
+                    auth_retries += 1;
+                    self.refresh_token(generation).await?;
+                    continue;
+                }
+            }
             let resend = matches!(outcome, Err(Error::ConnectionLost { .. }))
                 && request.is_idempotent()
                 && retries < READ_RETRIES_MAX;
@@ -327,7 +442,7 @@ impl Client {
         }
     }
 
-    fn unexpected(&self, reply: &Reply, wanted: &str) -> Error {
+    pub(crate) fn unexpected(&self, reply: &Reply, wanted: &str) -> Error {
         Error::Protocol {
             endpoint: self
                 .connected_endpoint()

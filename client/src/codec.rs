@@ -6,6 +6,9 @@ use cairn_wire::{
 };
 use flatbuffers::{ForwardsUOffset, Vector, WIPOffset};
 
+use crate::auth::*;
+pub(crate) use crate::auth_codec::AuthRequest;
+use crate::auth_codec::{encode_auth, permission_from};
 use crate::error::{Code, Error};
 use crate::options::{DeleteOptions, GetOptions, SortOrder, SortTarget, WatchOptions};
 use crate::txn::{Compare, CompareResult, CompareTarget, Op, Txn};
@@ -72,6 +75,7 @@ pub(crate) enum Request {
     MoveLeader {
         target: u64,
     },
+    Auth(AuthRequest),
 }
 
 impl Request {
@@ -98,6 +102,7 @@ impl Request {
             | Request::WatchCreate { .. } => false,
             Request::Alarm { action, .. } => *action == rpc::AlarmAction::Get,
             Request::Compact { .. } => false,
+            Request::Auth(a) => a.is_read_only(),
         }
     }
 }
@@ -124,6 +129,14 @@ pub(crate) enum Reply {
     MemberChange(MemberListResponse),
     HashKv(HashKvResponse),
     Empty(EmptyResponse),
+    AuthStatus(AuthStatusResponse),
+    Authenticate(AuthenticateResponse),
+    UserGet(UserGetResponse),
+    UserList(UserListResponse),
+    RoleGet(RoleGetResponse),
+    RoleList(RoleListResponse),
+    /// Every auth change: enable, disable, add, delete, grant, revoke.
+    AuthChange(AuthResponse),
 }
 
 impl Reply {
@@ -147,6 +160,13 @@ impl Reply {
             Reply::MemberChange(_) => "a membership change response",
             Reply::HashKv(_) => "HashKVResponse",
             Reply::Empty(_) => "an empty response",
+            Reply::AuthStatus(_) => "AuthStatusResponse",
+            Reply::Authenticate(_) => "AuthenticateResponse",
+            Reply::UserGet(_) => "AuthUserGetResponse",
+            Reply::UserList(_) => "AuthUserListResponse",
+            Reply::RoleGet(_) => "AuthRoleGetResponse",
+            Reply::RoleList(_) => "AuthRoleListResponse",
+            Reply::AuthChange(_) => "an auth change response",
         }
     }
 }
@@ -218,6 +238,7 @@ pub(crate) fn encode(enc: &mut Encoder, id: u64, request: &Request) -> Vec<u8> {
         Request::HashKv { revision } => enc.hash_kv_request(id, *revision).to_vec(),
         Request::Defragment => enc.defragment_request(id).to_vec(),
         Request::MoveLeader { target } => enc.move_leader_request(id, *target).to_vec(),
+        Request::Auth(a) => encode_auth(enc, id, a),
     }
 }
 
@@ -659,6 +680,47 @@ fn reply_from(header: ResponseHeader, body: ResponseBodyView<'_>) -> Result<Repl
             header,
             leases: l.leases().into_iter().flatten().collect(),
         }),
+        ResponseBodyView::AuthStatus(a) => Reply::AuthStatus(AuthStatusResponse {
+            header,
+            enabled: a.enabled(),
+            auth_revision: a.auth_revision(),
+        }),
+        ResponseBodyView::Authenticate(a) => Reply::Authenticate(AuthenticateResponse {
+            header,
+            token: a.token().unwrap_or("").to_string(),
+        }),
+        ResponseBodyView::UserGet(u) => Reply::UserGet(UserGetResponse {
+            header,
+            roles: strings_from(u.roles()),
+        }),
+        ResponseBodyView::UserList(u) => Reply::UserList(UserListResponse {
+            header,
+            users: strings_from(u.users()),
+        }),
+        ResponseBodyView::RoleGet(r) => Reply::RoleGet(RoleGetResponse {
+            header,
+            perm: r
+                .perm()
+                .into_iter()
+                .flatten()
+                .map(permission_from)
+                .collect(),
+        }),
+        ResponseBodyView::RoleList(r) => Reply::RoleList(RoleListResponse {
+            header,
+            roles: strings_from(r.roles()),
+        }),
+        ResponseBodyView::AuthEnable(_)
+        | ResponseBodyView::AuthDisable(_)
+        | ResponseBodyView::UserAdd(_)
+        | ResponseBodyView::UserDelete(_)
+        | ResponseBodyView::UserChangePassword(_)
+        | ResponseBodyView::UserGrantRole(_)
+        | ResponseBodyView::UserRevokeRole(_)
+        | ResponseBodyView::RoleAdd(_)
+        | ResponseBodyView::RoleDelete(_)
+        | ResponseBodyView::RoleGrantPermission(_)
+        | ResponseBodyView::RoleRevokePermission(_) => Reply::AuthChange(AuthResponse { header }),
         other => {
             return Err(Error::Protocol {
                 endpoint: String::new(),

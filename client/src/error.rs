@@ -99,6 +99,35 @@ pub enum Error {
     InvalidAuthToken,
     #[error("etcdserver: authentication failed, invalid user ID or password")]
     AuthFailed,
+    /// Auth is enabled and the request carried no token.
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    /// The request raced a change of users, roles or permissions:
+    /// authenticate again and resend it.
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExists,
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExists,
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthManagement,
     #[error("etcdserver: no leader")]
     NoLeader,
     #[error("etcdserver: leader changed")]
@@ -172,6 +201,19 @@ impl Error {
             Error::PermissionDenied,
             Error::InvalidAuthToken,
             Error::AuthFailed,
+            Error::UserEmpty,
+            Error::AuthOldRevision,
+            Error::AuthNotEnabled,
+            Error::RootUserNotExist,
+            Error::RootRoleNotExist,
+            Error::UserAlreadyExists,
+            Error::UserNotFound,
+            Error::RoleAlreadyExists,
+            Error::RoleNotFound,
+            Error::RoleEmpty,
+            Error::RoleNotGranted,
+            Error::PermissionNotGranted,
+            Error::InvalidAuthManagement,
             Error::NoLeader,
             Error::LeaderChanged,
             Error::Stopped,
@@ -205,7 +247,20 @@ impl Error {
             | Error::DuplicateKey
             | Error::RequestTooLarge
             | Error::AuthFailed
+            | Error::UserEmpty
+            | Error::AuthOldRevision
+            | Error::RoleEmpty
+            | Error::InvalidAuthManagement
             | Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::AuthNotEnabled
+            | Error::RootUserNotExist
+            | Error::RootRoleNotExist
+            | Error::UserAlreadyExists
+            | Error::UserNotFound
+            | Error::RoleAlreadyExists
+            | Error::RoleNotFound
+            | Error::RoleNotGranted
+            | Error::PermissionNotGranted => Code::FailedPrecondition,
             Error::Compacted | Error::FutureRevision | Error::LeaseTtlTooLarge => Code::OutOfRange,
             Error::NoSpace | Error::TooManyRequests => Code::ResourceExhausted,
             Error::LeaseNotFound | Error::MemberNotFound => Code::NotFound,
@@ -236,6 +291,15 @@ impl Error {
     /// applied; only retry writes that are safe to apply twice.
     pub fn is_retriable(&self) -> bool {
         self.code() == Code::Unavailable
+    }
+
+    /// True when a client holding credentials should authenticate again
+    /// and resend the request (what etcd's `clientv3` does on these).
+    pub fn needs_new_token(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidAuthToken | Error::AuthOldRevision | Error::UserEmpty
+        )
     }
 }
 

@@ -4,7 +4,9 @@
 //! [`Client::delete`], [`Client::txn`], [`Client::compact`], leases
 //! ([`Client::lease_grant`] and friends), watches ([`Client::watch`] returns
 //! a [`Watcher`]), maintenance ([`Client::status`], alarms) and
-//! [`Client::member_list`]. Options are
+//! [`Client::member_list`], and users, roles and authentication
+//! ([`Client::connect_with_auth`], [`Client::user_add`] and friends, see
+//! the `auth` calls on [`Client`]). Options are
 //! builders; responses are plain owned structs ([`RangeResponse`],
 //! [`KeyValue`], ...); failures are one enum, [`Error`], whose text is what
 //! etcd's tools print.
@@ -48,6 +50,8 @@
 pub mod concurrency;
 pub mod limits;
 
+mod auth;
+mod auth_codec;
 mod client;
 mod codec;
 mod conn;
@@ -63,6 +67,10 @@ mod watch;
 #[cfg(feature = "cli")]
 pub mod ctl;
 
+pub use auth::{
+    AuthResponse, AuthStatusResponse, AuthenticateResponse, Credentials, Permission,
+    PermissionType, RoleGetResponse, RoleListResponse, UserGetResponse, UserListResponse,
+};
 pub use client::{Client, ConnectOptions, Keepalive};
 pub use endpoint::Endpoint;
 pub use error::{Code, Error, Result};

@@ -86,3 +86,28 @@ pub const WATCH_RESUME_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// election timeout), so a fail-over costs a lease little of its margin,
 /// yet long enough not to spin while no member answers.
 pub const LEASE_RENEW_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Longest password line cairnctl reads from stdin: far beyond any real
+/// password, and it keeps a stray pipe from being read into memory whole.
+pub const PASSWORD_BYTES_MAX: usize = 4_096;
+
+/// Times one call re-authenticates and resends after a refusal for its
+/// token ("revision of auth store is old": it raced a change of users,
+/// roles or permissions; "invalid auth token"). Each refusal means another
+/// change landed while the request was in flight; past a few in a row the
+/// store is churning and the caller hears about it.
+pub const AUTH_RETRIES_MAX: usize = 4;
+
+/// Lines of `cairnctl watch -i` read ahead of the watches they start: a
+/// few, so a pasted script does not wait on each watch's creation, and a
+/// stream faster than watches can be created waits in the pipe instead.
+pub const CTL_WATCH_LINES_QUEUED_MAX: usize = 16;
+
+/// Watch responses of `cairnctl watch -i` waiting to be printed; past it a
+/// watch's task waits, and so does its stream (the server holds the rest).
+pub const CTL_WATCH_RESPONSES_QUEUED_MAX: usize = 256;
+
+/// Longest request line `cairnctl watch -i` reads: far beyond any real
+/// `watch` line, and it keeps a stray binary pipe from being read into
+/// memory whole.
+pub const CTL_WATCH_LINE_BYTES_MAX: usize = 64 * 1024;

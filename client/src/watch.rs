@@ -17,7 +17,7 @@ use crate::client::Client;
 use crate::codec::{Reply, Request};
 use crate::conn::{Connection, StreamReceiver};
 use crate::error::{Code, Error, Result};
-use crate::limits::RECONNECT_BACKOFF;
+use crate::limits::{AUTH_RETRIES_MAX, RECONNECT_BACKOFF};
 use crate::options::WatchOptions;
 use crate::types::WatchResponse;
 
@@ -84,12 +84,31 @@ fn resumable(e: &Error) -> bool {
 
 impl Watcher {
     /// Creates the watch on the client's current connection and waits for
-    /// the server to confirm it.
+    /// the server to confirm it. Refused for a stale or missing token, it
+    /// authenticates again and retries, as unary calls do.
     pub(crate) async fn open(
         client: Client,
         key: Vec<u8>,
         options: WatchOptions,
     ) -> Result<Watcher> {
+        let mut auth_retries = 0;
+        loop {
+            let generation = client.token_generation();
+            match Watcher::open_once(client.clone(), key.clone(), options.clone()).await {
+                Err(e)
+                    if e.needs_new_token()
+                        && client.has_credentials()
+                        && auth_retries < AUTH_RETRIES_MAX =>
+                {
+                    auth_retries += 1;
+                    client.refresh_token(generation).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(client: Client, key: Vec<u8>, options: WatchOptions) -> Result<Watcher> {
         let connection = client.connection().await?;
         let request = Request::WatchCreate {
             key: key.clone(),
@@ -114,11 +133,9 @@ impl Watcher {
             });
         };
         if response.canceled && response.compact_revision == 0 {
-            // The server refused the watch (e.g. a watch id in use).
-            return Err(Error::Server {
-                code: Code::Cancelled,
-                message: response.cancel_reason,
-            });
+            // The server refused the watch (a watch id in use, permission
+            // denied, a stale token).
+            return Err(Error::from_server(Code::Cancelled, &response.cancel_reason));
         }
         let watch_id = response.watch_id;
         // A watch "from now" sees every revision after the one current

@@ -62,6 +62,19 @@ pub const ACCEPT_BACKOFF_MS: u64 = 100;
 /// once) fit; more only hides an executor that has stopped accepting.
 pub const LISTEN_BACKLOG: i32 = 1024;
 
+/// How long start-up keeps retrying a client or peer address that something
+/// listens on before it fails with "address already in use". A process
+/// killed with SIGKILL cannot shut its listeners: the kernel lets go of a
+/// listener with an io_uring accept pending only when it tears the ring
+/// down, a few milliseconds after the process has been reaped, and a
+/// supervisor that restarts at once must not lose that race. A port that
+/// stays taken costs this much before the error.
+pub const LISTEN_BUSY_WAIT_MS: u64 = 1_000;
+
+/// Pause between those retries.
+pub const LISTEN_BUSY_RETRY_MS: u64 = 20;
+const _: () = assert!(LISTEN_BUSY_RETRY_MS < LISTEN_BUSY_WAIT_MS);
+
 /// How often each executor checks whether the server is stopping. Only
 /// shutdown latency depends on it.
 pub const STOP_POLL_MS: u64 = 50;

@@ -931,7 +931,16 @@ fn a_token_from_one_member_works_on_the_others() {
     );
     let follower = (leader + 1) % 3;
     let mut f = Client::connect_retry(cluster.members[follower].addr, Duration::from_secs(5));
-    let t = authenticate(&mut f, "root", "pw").expect("token from a follower");
+    // The follower may not have applied the enable yet: it answers "not
+    // enabled" until it has, as an etcd follower would.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let t = loop {
+        match authenticate(&mut f, "root", "pw") {
+            Ok(t) => break t,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     for m in 0..3 {
         let mut x = Client::connect_retry(cluster.members[m].addr, Duration::from_secs(5));
         ok(

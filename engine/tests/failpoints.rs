@@ -133,7 +133,7 @@ impl Cluster {
             }
             let log = stderr_of(&self.members[i].stderr);
             assert!(
-                log[before..].contains("Address already in use"),
+                log[before..].contains("address already in use"),
                 "{} did not restart:\n{}",
                 self.members[i].name,
                 &log[before..]

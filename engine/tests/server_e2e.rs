@@ -418,7 +418,9 @@ fn requests_during_the_start_up_replay_get_their_own_answers() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &[]);
     let mut c = Client::connect(server.addr).unwrap();
-    let keys: Vec<Vec<u8>> = (0..3000).map(|i| format!("old/{i:05}").into_bytes()).collect();
+    let keys: Vec<Vec<u8>> = (0..3000)
+        .map(|i| format!("old/{i:05}").into_bytes())
+        .collect();
     c.put_many(&keys, 500);
     let before = c.put(b"marker", b"1").unwrap().revision;
     drop(c);

@@ -65,10 +65,12 @@ pub struct GlobalArgs {
     /// Enable client-side debug logging (accepted for compatibility).
     #[arg(long, global = true, env = "CAIRNCTL_DEBUG", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub debug: bool,
-    /// `username[:password]` for authentication.
+    /// Username[:password] for authentication (prompt if password is not
+    /// supplied).
     #[arg(long, global = true, env = "CAIRNCTL_USER")]
     pub user: Option<String>,
-    /// Password for authentication.
+    /// Password for authentication (if this option is used, --user option
+    /// shouldn't include password).
     #[arg(long, global = true, env = "CAIRNCTL_PASSWORD")]
     pub password: Option<String>,
     /// Identify secure client using this TLS certificate file.
@@ -125,6 +127,15 @@ pub enum Command {
     Lock(crate::ctl::recipes::LockArgs),
     /// Observes and participates in leader election
     Elect(crate::ctl::recipes::ElectArgs),
+    /// User related commands
+    #[command(subcommand)]
+    User(crate::ctl::auth_args::UserCommand),
+    /// Role related commands
+    #[command(subcommand)]
+    Role(crate::ctl::auth_args::RoleCommand),
+    /// Enable or disable authentication
+    #[command(subcommand)]
+    Auth(crate::ctl::auth_args::AuthCommand),
     /// Prints the version of cairnctl
     Version,
 }
@@ -255,7 +266,7 @@ pub struct KeepAliveArgs {
 /// `watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]`.
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
-    /// Interactive mode (not supported yet).
+    /// Interactive mode: watch requests are read from stdin, one a line.
     #[arg(short = 'i', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub interactive: bool,
     /// Watch on a prefix if prefix is set.

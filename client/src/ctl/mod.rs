@@ -5,6 +5,8 @@
 //! process.
 
 pub mod args;
+mod auth;
+pub mod auth_args;
 mod cluster;
 pub mod exit;
 pub mod gofmt;

@@ -64,7 +64,16 @@ pub async fn main_with(args: Vec<OsString>, io: &mut Io<'_>) -> i32 {
 }
 
 /// Runs a parsed command.
-pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CtlError> {
+pub async fn run(mut cli: Cli, io: &mut Io<'_>) -> Result<(), CtlError> {
+    use crate::ctl::snapshot::SnapshotCommand;
+    let offline = matches!(
+        cli.command,
+        Command::Version
+            | Command::Snapshot(SnapshotCommand::Status(_) | SnapshotCommand::Restore(_))
+    );
+    if !offline {
+        crate::ctl::auth::ask_login_password(&mut cli.global, io)?;
+    }
     let g = &cli.global;
     let format = OutputFormat::parse(&g.write_out)?;
     let printer = Printer::new(format, g.hex);
@@ -120,12 +129,14 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CtlError> {
         Command::Snapshot(c) => crate::ctl::snapshot::run(g, format, c, io).await,
         Command::Lock(a) => crate::ctl::recipes::lock(g, &a, io).await,
         Command::Elect(a) => crate::ctl::recipes::elect(g, printer, &a, io).await,
+        Command::User(c) => crate::ctl::auth::user(g, printer, c, io).await,
+        Command::Role(c) => crate::ctl::auth::role(g, printer, c, io).await,
+        Command::Auth(c) => crate::ctl::auth::auth(g, printer, c, io).await,
         Command::Version => Ok(()),
     }
 }
 
-/// Authentication is accepted on the command line but not implemented
-/// yet: say so instead of silently sending requests unauthenticated.
+/// Flags etcdctl refuses before it connects.
 fn check_unsupported_flags(g: &GlobalArgs) -> Result<(), CtlError> {
     for (name, value) in [("cert", &g.cert), ("key", &g.key), ("cacert", &g.cacert)] {
         if value.as_deref() == Some("") {
@@ -133,11 +144,6 @@ fn check_unsupported_flags(g: &GlobalArgs) -> Result<(), CtlError> {
                 "empty string is passed to --{name} option"
             )));
         }
-    }
-    if g.user.as_deref().is_some_and(|u| !u.is_empty()) {
-        return Err(CtlError::bad_feature(
-            "--user: authentication is not supported by cairn yet",
-        ));
     }
     Ok(())
 }
@@ -170,11 +176,15 @@ fn tls_options(g: &GlobalArgs) -> Option<TlsOptions> {
 
 pub(crate) async fn connect(g: &GlobalArgs, endpoints: &[String]) -> Result<Client, CtlError> {
     let endpoints: Vec<&str> = endpoints.iter().map(|e| e.trim()).collect();
-    Client::connect_with_tls(endpoints, options(g), tls_options(g))
+    let credentials = crate::ctl::auth::credentials(g);
+    Client::connect_with_auth(endpoints, options(g), tls_options(g), credentials)
         .await
         .map_err(|e| match e {
             // A bad endpoint is a bad argument, as etcdctl treats a bad config.
             Error::InvalidArgument(m) => CtlError::bad_args(m),
+            // etcdctl logs in while it builds its client, and reports a
+            // failure there as a bad connection.
+            Error::AuthFailed => CtlError::new(ExitCode::BadConnection, e.to_string()),
             other => CtlError::from(other),
         })
 }

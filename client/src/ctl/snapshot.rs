@@ -136,6 +136,22 @@ async fn save(g: &GlobalArgs, file: &Path, io: &mut Io<'_>) -> Result<(), CtlErr
     Ok(())
 }
 
+/// An encoder whose requests carry a token of `--user`, if given: the
+/// snapshot stream has its own connection, which must log in too.
+async fn login_encoder(g: &GlobalArgs, endpoint: &Endpoint) -> Result<Encoder, CtlError> {
+    let mut encoder = Encoder::new();
+    let Some(login) = crate::ctl::auth::credentials(g) else {
+        return Ok(encoder);
+    };
+    let client = crate::ctl::run::connect(g, std::slice::from_ref(&endpoint.original)).await?;
+    match client.authenticate(&login.user, &login.password).await {
+        Ok(r) => encoder.set_token(Some(&r.token)),
+        Err(crate::Error::AuthNotEnabled) => {}
+        Err(e) => return Err(CtlError::new(ExitCode::BadConnection, e.to_string())),
+    }
+    Ok(encoder)
+}
+
 async fn stream_to(
     g: &GlobalArgs,
     endpoint: &Endpoint,
@@ -155,8 +171,9 @@ async fn stream_to(
     .await
     .map_err(|_| lost("dial timeout".into()))?
     .map_err(|e| lost(e.to_string()))?;
+    let mut encoder = login_encoder(g, endpoint).await?;
     let mut hello = CLIENT_PREFACE.to_vec();
-    hello.extend_from_slice(Encoder::new().snapshot_request(1));
+    hello.extend_from_slice(encoder.snapshot_request(1));
     sock.write_all(&hello)
         .await
         .map_err(|e| lost(e.to_string()))?;

@@ -1,4 +1,5 @@
-//! `watch`: print a watch's events until the server cancels it.
+//! `watch`: print a watch's events until the server cancels it; `watch -i`
+//! reads watch requests from standard input (`watch_interactive.rs`).
 
 use std::os::unix::ffi::OsStrExt;
 
@@ -9,8 +10,11 @@ use crate::ctl::print::Printer;
 use crate::ctl::run::{connect, Io};
 use crate::{Error, WatchOptions, WatchResponse};
 
+#[path = "watch_interactive.rs"]
+mod interactive;
+
 /// The text etcd's client gives for a canceled watch.
-fn cancel_text(r: &WatchResponse) -> String {
+pub(super) fn cancel_text(r: &WatchResponse) -> String {
     if r.compact_revision != 0 {
         Error::Compacted.to_string()
     } else if !r.cancel_reason.is_empty() {
@@ -23,11 +27,6 @@ fn cancel_text(r: &WatchResponse) -> String {
 /// The key and options, from the arguments or (as etcdctl does) from
 /// `CAIRNCTL_WATCH_KEY` / `CAIRNCTL_WATCH_RANGE_END`.
 fn watch_target(a: &WatchArgs) -> Result<(Vec<u8>, WatchOptions), CtlError> {
-    if a.interactive {
-        return Err(CtlError::bad_feature(
-            "watch -i is not supported by cairnctl yet",
-        ));
-    }
     let env_key = std::env::var_os("CAIRNCTL_WATCH_KEY").unwrap_or_default();
     let env_end = std::env::var_os("CAIRNCTL_WATCH_RANGE_END").unwrap_or_default();
     let mut args: Vec<Vec<u8>> = a.args.iter().map(|s| s.as_bytes().to_vec()).collect();
@@ -72,6 +71,18 @@ pub(crate) async fn run(
     a: &WatchArgs,
     io: &mut Io<'_>,
 ) -> Result<(), CtlError> {
+    if a.interactive {
+        let env_end = std::env::var_os("CAIRNCTL_WATCH_RANGE_END").unwrap_or_default();
+        if std::env::var_os("CAIRNCTL_WATCH_KEY").is_none_or(|k| k.is_empty())
+            && !env_end.is_empty()
+        {
+            return Err(CtlError::bad_args(format!(
+                "CAIRNCTL_WATCH_KEY is empty but got CAIRNCTL_WATCH_RANGE_END={}",
+                crate::ctl::gofmt::quote(env_end.as_bytes())
+            )));
+        }
+        return interactive::run(g, printer, io).await;
+    }
     let (key, options) = watch_target(a)?;
     let client = connect(g, &g.endpoints).await?;
     // The watcher re-creates its watch after a lost connection from the
@@ -99,7 +110,7 @@ pub(crate) async fn run(
 
 /// Runs the `-- command` once per event, with the event in
 /// `CAIRN_WATCH_*` variables quoted as etcdctl quotes its `ETCD_WATCH_*`.
-async fn run_per_event(
+pub(super) async fn run_per_event(
     command: &[std::ffi::OsString],
     r: &WatchResponse,
     io: &mut Io<'_>,

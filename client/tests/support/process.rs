@@ -49,6 +49,8 @@ pub struct Member {
     pub peer_port: u16,
     data_dir: PathBuf,
     initial_cluster: String,
+    /// More flags for `cairn`, given to [`Cluster::start_with`].
+    extra_args: Vec<String>,
 }
 
 impl Member {
@@ -77,6 +79,7 @@ impl Member {
             .args(["--initial-cluster-token", "client-e2e"])
             .args(["--heartbeat-interval", HEARTBEAT_MS])
             .args(["--election-timeout", ELECTION_TIMEOUT_MS])
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -90,6 +93,23 @@ impl Member {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGKILL, then start again on the same ports once they are free: a
+    /// dead process's io_uring may hold its sockets a little longer.
+    pub fn restart(&mut self) {
+        self.kill9();
+        for port in [self.client_port, self.peer_port] {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while TcpListener::bind(("127.0.0.1", port)).is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "port {port} still in use"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.spawn();
     }
 
     /// SIGTERM and wait: a clean shutdown.
@@ -117,6 +137,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` members and waits until the cluster takes writes.
     pub async fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[]).await
+    }
+
+    /// [`Cluster::start`], with more flags for every member.
+    pub async fn start_with(n: usize, extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let initial_cluster = ports
@@ -134,6 +159,7 @@ impl Cluster {
                 peer_port,
                 data_dir: dir.path().join(format!("m{}", i + 1)),
                 initial_cluster: initial_cluster.clone(),
+                extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             };
             m.spawn();
             members.push(m);

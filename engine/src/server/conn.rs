@@ -20,9 +20,9 @@ use bytes::Bytes;
 use cairn_wire::{check_preface, decode_request, rpc, Channel, Encoder, FrameDecoder, WireError};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::LocalReceiver;
-use glommio::net::TcpListener;
 use glommio::task::JoinHandle;
 
+use super::listen::{self, Listener};
 use super::route::{ConnId, Out, Router, ToShard};
 use super::sniff;
 use super::{ServerError, Shared};
@@ -43,14 +43,13 @@ impl Drop for Listeners {
 
 /// Bind this executor's listeners (SO_REUSEPORT, so every executor binds
 /// the same address and the kernel spreads connections) and start accepting.
+/// Each accepted connection is registered to be shut when the server stops
+/// (`listen.rs`).
 pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, ServerError> {
     let addrs = shared.config.client_listen_addrs()?;
     let mut tasks = Vec::new();
     for addr in addrs {
-        let listener = TcpListener::bind(addr).map_err(|e| ServerError::Listen {
-            addr,
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let listener = Listener::bind(addr)?;
         // One line per address, from the one executor that always listens.
         if router.executor() == shared.cores - 1 {
             tracing::info!(%addr, tls = super::tls::client_listener_is_tls(addr), "serving client requests");
@@ -58,17 +57,22 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
         let router = router.clone();
         let shared = shared.clone();
         let task = glommio::spawn_local(async move {
-            loop {
-                match listener.accept().await {
+            while let Some(accepted) = listener.accept().await {
+                match accepted {
                     Ok(stream) => {
                         let router = router.clone();
                         let shared = shared.clone();
+                        let registration =
+                            listen::register(std::os::fd::AsRawFd::as_raw_fd(&stream));
                         glommio::spawn_local(async move {
                             // https:// listeners complete the TLS handshake
                             // before anything is read.
                             if let Some(stream) = super::tls::accept_client(addr, stream).await {
                                 serve(shared, router, stream).await;
                             }
+                            // The stream is closed by now (every protocol's
+                            // serve owns it and drops it when it returns).
+                            drop(registration);
                         })
                         .detach();
                     }

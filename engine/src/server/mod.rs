@@ -26,6 +26,7 @@ mod corrupt;
 mod grpc;
 mod http;
 mod lease;
+mod listen;
 mod maintenance;
 mod members;
 mod meta;
@@ -60,9 +61,12 @@ pub enum ServerError {
     Config(#[from] crate::config::ConfigError),
     #[error("cannot start executors: {0}")]
     Executors(String),
-    #[error("cannot listen on {addr}: {source}")]
+    /// As etcd (Go) words it: `listen tcp 127.0.0.1:2379: bind: address
+    /// already in use`.
+    #[error("listen tcp {addr}: {op}: {}", listen::os_error_text(source))]
     Listen {
         addr: std::net::SocketAddr,
+        op: &'static str,
         source: std::io::Error,
     },
     #[error("{0}")]
@@ -120,6 +124,11 @@ fn usable_cpus() -> usize {
 /// Run the server until SIGINT or SIGTERM, or until a fatal error.
 pub fn run(config: Config) -> Result<(), ServerError> {
     config.validate()?;
+    // Before any executor binds with SO_REUSEPORT, which would share a port
+    // another cairn serves instead of failing (`listen.rs`).
+    let mut addrs = config.client_listen_addrs()?;
+    addrs.extend(config.peer_listen_addrs()?);
+    listen::check_free(&addrs)?;
     tls::install(&config)?;
     let cores = if config.cores == 0 {
         usable_cpus()
@@ -241,6 +250,9 @@ async fn executor_main(
     while !shared.stopping() {
         glommio::timer::sleep(Duration::from_millis(limits::STOP_POLL_MS)).await;
     }
+    // Before anything else: no socket of a stopping server may accept a
+    // connection, and none may wait on the executor's exit to close.
+    listen::shut_all();
     drop(listeners);
     if let Some(task) = shard_task {
         task.await;

@@ -35,7 +35,7 @@ use cairn_wire::{
 };
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpStream;
 
 use super::members::Members;
 use super::shard::Event;
@@ -86,8 +86,8 @@ impl Peers {
         members: Rc<RefCell<Members>>,
     ) -> std::io::Result<Peers> {
         for addr in listen {
-            let listener =
-                TcpListener::bind(*addr).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let listener = super::listen::Listener::bind(*addr)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             tracing::info!(%addr, "serving peer traffic");
             let events_for_listener = events.clone();
             let members = members.clone();
@@ -440,14 +440,14 @@ async fn watch_for_removal<R: futures_lite::io::AsyncRead + Unpin>(
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: super::listen::Listener,
     cluster_id: u64,
     me: u64,
     events: Rc<LocalSender<Event>>,
     members: Rc<RefCell<Members>>,
 ) {
-    loop {
-        match listener.accept().await {
+    while let Some(accepted) = listener.accept().await {
+        match accepted {
             Ok(stream) => {
                 let events = events.clone();
                 let members = members.clone();

@@ -3,7 +3,8 @@
 //! A listener speaks TLS when its URL is `https://`, as in etcd. The client
 //! port takes `--cert-file`/`--key-file` (or `--auto-tls`), and with
 //! `--client-cert-auth` demands a client certificate signed by
-//! `--trusted-ca-file`. The peer port takes the `--peer-*` twins; when it
+//! `--trusted-ca-file`, refusing those that `--client-crl-file` revokes.
+//! The peer port takes the `--peer-*` twins; when it
 //! speaks TLS this member also dials its peers with TLS, presenting the same
 //! certificate, and `--peer-cert-allowed-cn` limits which peers may connect
 //! by their certificate's common name.
@@ -26,7 +27,7 @@ use futures_rustls::{TlsAcceptor, TlsConnector};
 use glommio::net::TcpStream;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 
 use crate::config::{Config, ConfigError};
@@ -50,6 +51,9 @@ pub struct TlsFlags {
     /// Enable client cert authentication.
     #[arg(long, default_value_t = false, env = "CAIRN_CLIENT_CERT_AUTH")]
     pub client_cert_auth: bool,
+    /// Path to the client certificate revocation list file.
+    #[arg(long, env = "CAIRN_CLIENT_CRL_FILE")]
+    pub client_crl_file: Option<PathBuf>,
     /// Client TLS using generated certificates.
     #[arg(long, default_value_t = false, env = "CAIRN_AUTO_TLS")]
     pub auto_tls: bool,
@@ -65,6 +69,9 @@ pub struct TlsFlags {
     /// Enable peer client cert authentication.
     #[arg(long, default_value_t = false, env = "CAIRN_PEER_CLIENT_CERT_AUTH")]
     pub peer_client_cert_auth: bool,
+    /// Path to the peer certificate revocation list file.
+    #[arg(long, env = "CAIRN_PEER_CRL_FILE")]
+    pub peer_crl_file: Option<PathBuf>,
     /// Allowed CN for inter-peer authentication (comma-separated).
     #[arg(long, env = "CAIRN_PEER_CERT_ALLOWED_CN")]
     pub peer_cert_allowed_cn: Option<String>,
@@ -163,6 +170,25 @@ pub fn check_flags(config: &Config) -> Result<(), ConfigError> {
             reason: "needs --peer-trusted-ca-file to verify peer certificates".into(),
         });
     }
+    // A revocation list is consulted only for a certificate that is
+    // verified; without cert auth none is asked for, and the list would
+    // silently do nothing.
+    if f.client_crl_file.is_some() && !f.client_cert_auth {
+        return Err(ConfigError {
+            flag: "client-crl-file",
+            reason: "needs --client-cert-auth (only a verified client certificate can be \
+                     checked against it)"
+                .into(),
+        });
+    }
+    if f.peer_crl_file.is_some() && !f.peer_client_cert_auth {
+        return Err(ConfigError {
+            flag: "peer-crl-file",
+            reason: "needs --peer-client-cert-auth (only a verified peer certificate can be \
+                     checked against it)"
+                .into(),
+        });
+    }
     if f.peer_cert_allowed_cn.is_some() && !f.peer_client_cert_auth {
         return Err(ConfigError {
             flag: "peer-cert-allowed-cn",
@@ -212,7 +238,8 @@ pub fn install(config: &Config) -> Result<(), TlsError> {
         } else {
             None
         };
-        let server = server_config(&provider, versions, &cert, &key, ca)?;
+        let crl = f.client_crl_file.as_deref();
+        let server = server_config(&provider, versions, &cert, &key, ca, crl)?;
         Some(TlsAcceptor::from(Arc::new(server)))
     };
     let peer = if has_https(&config.listen_peer_urls) {
@@ -222,7 +249,8 @@ pub fn install(config: &Config) -> Result<(), TlsError> {
         } else {
             None
         };
-        let server = server_config(&provider, versions, &cert, &key, ca)?;
+        let crl = f.peer_crl_file.as_deref();
+        let server = server_config(&provider, versions, &cert, &key, ca, crl)?;
         // Auto-generated peer certificates are signed by no one: like etcd,
         // peers using them encrypt but cannot verify each other.
         let verify_ca = if f.peer_auto_tls {
@@ -365,6 +393,22 @@ fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// The revocation lists in a PEM file (`X509 CRL` blocks), at least one.
+fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let pem = |reason: String| TlsError::Pem {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let crls = CertificateRevocationListDer::pem_file_iter(path)
+        .map_err(|e| pem(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem(e.to_string()))?;
+    if crls.is_empty() {
+        return Err(pem("no certificate revocation list in the file".into()));
+    }
+    Ok(crls)
+}
+
 fn setup(what: &'static str) -> impl Fn(rustls::Error) -> TlsError {
     move |e| TlsError::Setup {
         what,
@@ -373,13 +417,14 @@ fn setup(what: &'static str) -> impl Fn(rustls::Error) -> TlsError {
 }
 
 /// A server side; with `client_ca`, every client must present a
-/// certificate that CA signed.
+/// certificate that CA signed, and none that `crl` revokes.
 fn server_config(
     provider: &Arc<CryptoProvider>,
     versions: &[&'static SupportedProtocolVersion],
     cert: &Path,
     key: &Path,
     client_ca: Option<&Path>,
+    crl: Option<&Path>,
 ) -> Result<ServerConfig, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
@@ -387,12 +432,20 @@ fn server_config(
     let builder = match client_ca {
         Some(ca) => {
             let roots = Arc::new(load_roots(ca)?);
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            let mut verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 roots,
                 provider.clone(),
-            )
-            .build()
-            .map_err(|e| TlsError::Setup {
+            );
+            if let Some(crl) = crl {
+                // As etcd: a certificate is refused when a list names its
+                // serial; one that no list covers (another CA in the trusted
+                // file) is accepted, and a list past its next-update date
+                // still counts.
+                verifier = verifier
+                    .with_crls(load_crls(crl)?)
+                    .allow_unknown_revocation_status();
+            }
+            let verifier = verifier.build().map_err(|e| TlsError::Setup {
                 what: "client certificate verifier",
                 reason: e.to_string(),
             })?;
@@ -535,6 +588,13 @@ pub async fn accept_client(listen: SocketAddr, stream: TcpStream) -> Option<Mayb
         Ok(s) => Some(MaybeTls::Tls(Box::new(futures_rustls::TlsStream::Server(
             s,
         )))),
+        Err(e) if is_revoked(&e) => {
+            tracing::warn!(
+                ?peer,
+                "rejected client connection: its certificate is revoked (--client-crl-file)"
+            );
+            None
+        }
         Err(e) => {
             tracing::warn!(
                 ?peer,
@@ -557,6 +617,13 @@ pub async fn accept_peer(stream: TcpStream) -> Option<MaybeTls> {
     let peer = stream.peer_addr().ok();
     let s = match handshake(p.acceptor.accept(stream)).await {
         Ok(s) => s,
+        Err(e) if is_revoked(&e) => {
+            tracing::warn!(
+                ?peer,
+                "rejected peer connection: its certificate is revoked (--peer-crl-file)"
+            );
+            return None;
+        }
         Err(e) => {
             tracing::warn!(?peer, "rejected peer connection: TLS handshake failed: {e}");
             return None;
@@ -598,6 +665,19 @@ pub async fn dial_peer(stream: TcpStream, addr: SocketAddr) -> std::io::Result<M
     Ok(MaybeTls::Tls(Box::new(futures_rustls::TlsStream::Client(
         s,
     ))))
+}
+
+/// Whether a failed handshake failed because the other side's certificate
+/// is on a revocation list.
+fn is_revoked(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)
+            )
+        })
 }
 
 /// A handshake, bounded in time so a silent peer cannot hold a task.

@@ -9,7 +9,7 @@ use crate::{AlarmResponse, DeleteResponse, KeyValue, MemberListResponse, PutResp
 use crate::{LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse};
 use crate::{LeaseTimeToLiveResponse, RangeResponse, ResponseHeader, ResponseOp, TxnResponse};
 
-fn header(out: &mut dyn Write, h: &ResponseHeader) -> io::Result<()> {
+pub(super) fn header(out: &mut dyn Write, h: &ResponseHeader) -> io::Result<()> {
     writeln!(out, "\"ClusterID\" : {}", h.cluster_id)?;
     writeln!(out, "\"MemberID\" : {}", h.member_id)?;
     writeln!(out, "\"Revision\" : {}", h.revision)?;

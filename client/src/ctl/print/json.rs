@@ -15,59 +15,59 @@ use crate::{LeaseTimeToLiveResponse, RangeResponse, ResponseHeader, ResponseOp, 
 
 /// A JSON object under construction, fields in insertion order.
 #[derive(Default)]
-struct Object {
+pub(super) struct Object {
     fields: Vec<(String, String)>,
 }
 
 impl Object {
-    fn raw(mut self, name: &str, json: String) -> Self {
+    pub(super) fn raw(mut self, name: &str, json: String) -> Self {
         self.fields.push((name.to_string(), json));
         self
     }
-    fn int(self, name: &str, value: i64) -> Self {
+    pub(super) fn int(self, name: &str, value: i64) -> Self {
         if value == 0 {
             return self;
         }
         self.raw(name, value.to_string())
     }
-    fn uint(self, name: &str, value: u64) -> Self {
+    pub(super) fn uint(self, name: &str, value: u64) -> Self {
         if value == 0 {
             return self;
         }
         self.raw(name, value.to_string())
     }
-    fn flag(self, name: &str, value: bool) -> Self {
+    pub(super) fn flag(self, name: &str, value: bool) -> Self {
         if !value {
             return self;
         }
         self.raw(name, "true".to_string())
     }
-    fn string(self, name: &str, value: &str) -> Self {
+    pub(super) fn string(self, name: &str, value: &str) -> Self {
         if value.is_empty() {
             return self;
         }
         self.raw(name, json_string(value.as_bytes()))
     }
-    fn bytes(self, name: &str, value: &[u8]) -> Self {
+    pub(super) fn bytes(self, name: &str, value: &[u8]) -> Self {
         if value.is_empty() {
             return self;
         }
         let encoded = base64::engine::general_purpose::STANDARD.encode(value);
         self.raw(name, format!("\"{encoded}\""))
     }
-    fn array(self, name: &str, items: Vec<String>) -> Self {
+    pub(super) fn array(self, name: &str, items: Vec<String>) -> Self {
         if items.is_empty() {
             return self;
         }
         self.raw(name, format!("[{}]", items.join(",")))
     }
-    fn strings(self, name: &str, items: &[String]) -> Self {
+    pub(super) fn strings(self, name: &str, items: &[String]) -> Self {
         self.array(
             name,
             items.iter().map(|s| json_string(s.as_bytes())).collect(),
         )
     }
-    fn finish(self) -> String {
+    pub(super) fn finish(self) -> String {
         let body: Vec<String> = self
             .fields
             .into_iter()
@@ -77,7 +77,7 @@ impl Object {
     }
 }
 
-fn header(h: &ResponseHeader) -> String {
+pub(super) fn header(h: &ResponseHeader) -> String {
     header_fields(Object::default(), h).finish()
 }
 
@@ -150,7 +150,7 @@ fn txn_json(r: &TxnResponse) -> String {
         .finish()
 }
 
-fn line(out: &mut dyn Write, json: String) -> io::Result<()> {
+pub(super) fn line(out: &mut dyn Write, json: String) -> io::Result<()> {
     out.write_all(json.as_bytes())?;
     out.write_all(b"\n")
 }

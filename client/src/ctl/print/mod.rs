@@ -4,12 +4,15 @@
 //! base64), `fields` (`"Key" : value` lines) and `table` (for the
 //! cluster-level commands only, as in etcdctl).
 
+mod auth;
 mod fields;
 mod json;
 mod simple;
 pub(crate) mod table;
 
 use std::io::Write;
+
+pub use auth::AuthChange;
 
 use crate::ctl::exit::CtlError;
 use crate::WatchResponse;
@@ -69,6 +72,10 @@ pub enum Shape {
     MemberChange,
     EndpointHashKv,
     MoveLeader,
+    /// user, role and auth commands etcdctl prints in every format but table.
+    Auth,
+    /// `user get`, `user list`, `auth status`: no fields form in etcdctl.
+    AuthNoFields,
 }
 
 /// One endpoint's health, as `endpoint health` reports it.
@@ -131,7 +138,10 @@ impl Printer {
             OutputFormat::Simple | OutputFormat::Json => true,
             // etcdctl's fields printer has no membership changes and no
             // move-leader.
-            OutputFormat::Fields => !matches!(shape, Shape::MemberChange | Shape::MoveLeader),
+            OutputFormat::Fields => !matches!(
+                shape,
+                Shape::MemberChange | Shape::MoveLeader | Shape::AuthNoFields
+            ),
             OutputFormat::Table => matches!(
                 shape,
                 Shape::MemberList

@@ -22,6 +22,7 @@
 //!   events and their previous values all lie inside that range.
 
 mod flags;
+pub mod jwt;
 pub mod perm;
 pub mod store;
 pub mod token;

@@ -124,10 +124,7 @@ impl AuthStore {
     /// to it explicitly, as etcd 3.4 shows it; it may do everything
     /// regardless).
     pub fn role(&self, name: &str) -> Result<Vec<Permission>, AuthError> {
-        self.roles
-            .get(name)
-            .cloned()
-            .ok_or(AuthError::RoleNotFound)
+        self.roles.get(name).cloned().ok_or(AuthError::RoleNotFound)
     }
 
     pub fn merged(&self, user: &str) -> Option<&Merged> {
