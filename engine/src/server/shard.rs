@@ -365,7 +365,8 @@ impl Shard {
         alarms.extend(meta.corrupt.iter().map(|id| Alarm::Corrupt(*id)));
 
         Ok(Shard {
-            auth: auth_glue::AuthState::new(&config.auth, auth_store),
+            auth: auth_glue::AuthState::new(&config.auth, auth_store)
+                .map_err(ShardError::Recovery)?,
             leases,
             watches,
             members,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use cairn_wire::{bytes as wire_bytes, rpc, Header, PermissionRef, RequestBodyView, RequestView};
 
+use super::super::auth::jwt::JwtKeys;
 use super::super::auth::{
     self, token, AuthError, AuthFlags, AuthInfo, AuthStore, PermKind, Permission,
 };
@@ -30,18 +31,25 @@ pub(super) struct AuthState {
     /// The client-certificate CN of each connection that has one, by
     /// (executor, connection): the user of its requests without a token.
     cert_users: HashMap<(usize, ConnId), Arc<str>>,
+    /// With `--auth-token jwt,...`: tokens are signed JWTs carrying user,
+    /// auth revision and expiry, checked by signature alone.
+    jwt: Option<JwtKeys>,
 }
 
 impl AuthState {
-    pub(super) fn new(flags: &AuthFlags, store: AuthStore) -> AuthState {
-        AuthState {
+    pub(super) fn new(flags: &AuthFlags, store: AuthStore) -> Result<AuthState, String> {
+        // Checked when the flags were validated; read again here, as the
+        // key files may have changed in between.
+        let jwt = flags.jwt_keys().map_err(|e| e.to_string())?;
+        Ok(AuthState {
+            jwt,
             store,
             tokens: token::Tokens::new(Duration::from_secs(flags.auth_token_ttl_s)),
             bcrypt_cost: flags.bcrypt_cost,
             jobs: 0,
             pending_tokens: HashMap::new(),
             cert_users: HashMap::new(),
-        }
+        })
     }
 
     pub(super) fn expire(&mut self, now: Instant, pending: impl Fn(u64) -> bool) {
@@ -167,6 +175,14 @@ impl Shard {
                 revision,
             }));
         };
+        if let Some(jwt) = &self.auth.jwt {
+            // The token's own revision: one signed before a permission
+            // change is refused as old, and its holder logs in again.
+            return match jwt.verify(t, std::time::SystemTime::now()) {
+                Some((user, revision)) => Ok(Some(AuthInfo { user, revision })),
+                None => Err(AuthError::InvalidAuthToken),
+            };
+        }
         match self.auth.tokens.user(t, Instant::now()) {
             Some(user) => Ok(Some(AuthInfo {
                 user: user.to_string(),
@@ -433,7 +449,22 @@ impl Shard {
                     tracing::info!(user = %info.user, "authentication failed: wrong password");
                     return self.reply_auth_error(origin, id, AuthError::AuthFailed);
                 }
-                let token = token::generate(self.applied);
+                let token = match &self.auth.jwt {
+                    None => token::generate(self.applied),
+                    Some(jwt) => {
+                        match jwt.sign(&info.user, info.revision, std::time::SystemTime::now()) {
+                            Ok(t) => t,
+                            Err(e) => {
+                                return self.reply_error(
+                                    origin,
+                                    id,
+                                    rpc::ErrorCode::FailedPrecondition,
+                                    &e,
+                                )
+                            }
+                        }
+                    }
+                };
                 // The log holds the token's hash only (in the password
                 // field of an Authenticate request the member builds).
                 let hashed = hex(&token::hash(&token));
@@ -555,7 +586,10 @@ impl Shard {
                 if name != info.user || a.store.user(name).is_none() {
                     return Err(AuthError::AuthFailed);
                 }
-                a.tokens.insert(hash, name, Instant::now());
+                // A JWT needs no table: its signature is its proof.
+                if a.jwt.is_none() {
+                    a.tokens.insert(hash, name, Instant::now());
+                }
                 Ok(AuthReply::Authenticate)
             }
             // Reads are served by `auth_read`; none is ever logged.
