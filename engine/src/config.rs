@@ -178,6 +178,24 @@ pub struct Config {
     #[arg(long, hide = true)]
     pub experimental_test_inject_divergent_kv: Option<String>,
 
+    /// Client connections each executor serves at once; more are closed as
+    /// soon as they are accepted.
+    #[arg(
+        long = "max-client-conns-per-core",
+        default_value_t = limits::CLIENT_CONNS_PER_EXECUTOR_MAX_DEFAULT,
+        env = "CAIRN_MAX_CLIENT_CONNS_PER_CORE"
+    )]
+    pub max_client_conns_per_core: usize,
+
+    /// Milliseconds a client has to complete a request frame it started;
+    /// a connection that stalls mid-frame longer is closed.
+    #[arg(
+        long = "frame-timeout-ms",
+        default_value_t = limits::FRAME_COMPLETE_TIMEOUT_MS_DEFAULT,
+        env = "CAIRN_FRAME_TIMEOUT_MS"
+    )]
+    pub frame_timeout_ms: u64,
+
     /// TLS on the client and peer ports (see `server::tls`).
     #[command(flatten)]
     pub tls: crate::server::tls::TlsFlags,

@@ -387,6 +387,17 @@ const _: () = assert!(
 /// what a compaction adds to one write's latency; reads never wait for it.
 pub const COMPACTION_STEP_KEYS: usize = 10_000;
 
+/// Client connections one executor serves at once (`--max-client-conns-
+/// per-core`): each holds a decoder buffer and an answer queue, so a flood
+/// of connections must not exhaust memory or file descriptors. A
+/// connection past it is closed as soon as it is accepted.
+pub const CLIENT_CONNS_PER_EXECUTOR_MAX_DEFAULT: usize = 16 * 1024;
+
+/// Time a client has to finish a request frame once its first bytes came
+/// (`--frame-timeout-ms`): a connection dribbling a frame a byte at a time
+/// (slowloris) holds a buffer for no longer than this.
+pub const FRAME_COMPLETE_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+
 /// Longest user or role name: names travel in every logged request's
 /// envelope and in snapshots.
 pub const AUTH_NAME_BYTES_MAX: usize = 128;

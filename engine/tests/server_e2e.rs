@@ -470,3 +470,78 @@ fn requests_during_the_start_up_replay_get_their_own_answers() {
     assert_eq!(c.get_key(b"marker"), Some(b"1".to_vec()));
     assert_eq!(c.get_key(b"new/49"), Some(b"v".to_vec()));
 }
+
+/// The named connection limits: past `--max-client-conns-per-core` a new
+/// connection is closed at once (the others keep being served, and a slot
+/// frees when one closes); a frame left half-sent longer than
+/// `--frame-timeout-ms` closes its connection, while an idle connection
+/// between frames stays open.
+#[test]
+fn connection_limits_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two executors: the shard's serves no clients, so the other's limit is
+    // the server's.
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--max-client-conns-per-core",
+            "3",
+            "--frame-timeout-ms",
+            "300",
+        ],
+    );
+    let refused = |addr| -> bool {
+        match Client::connect(addr) {
+            Err(_) => true,
+            Ok(mut c) => c.put(b"k", b"v").is_err(),
+        }
+    };
+    // A connection that is served (the start-up check's own connection
+    // may hold a slot for a moment after it closed).
+    let served = |addr| -> Client {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(mut c) = Client::connect(addr) {
+                if c.put(b"k", b"v").is_ok() {
+                    return c;
+                }
+            }
+            assert!(Instant::now() < deadline, "no slot within the limit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut held: Vec<Client> = (0..3).map(|_| served(server.addr)).collect();
+    assert!(refused(server.addr), "a fourth connection is closed");
+    held[0]
+        .put(b"k", b"v")
+        .expect("the others are still served");
+    held.pop();
+    held.push(served(server.addr));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+
+    // Half a frame, then nothing: closed after the frame timeout.
+    let mut slow = Client::connect_retry(server.addr, Duration::from_secs(5));
+    let id = slow.id();
+    let frame = slow
+        .enc
+        .put_request(
+            id,
+            &cairn_wire::PutParams {
+                key: b"slow",
+                value: b"v",
+                ..Default::default()
+            },
+        )
+        .to_vec();
+    slow.send(frame[..frame.len() / 2].to_vec()).unwrap();
+    // An idle connection with no frame started is left alone.
+    let mut idle = Client::connect_retry(server.addr, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(900));
+    assert!(
+        slow.recv().is_err(),
+        "the stalled frame's connection is closed"
+    );
+    idle.put(b"idle", b"v")
+        .expect("an idle connection stays open");
+}

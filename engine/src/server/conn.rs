@@ -56,12 +56,23 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
         }
         let router = router.clone();
         let shared = shared.clone();
+        let open = Rc::new(std::cell::Cell::new(0usize));
         let task = glommio::spawn_local(async move {
             while let Some(accepted) = listener.accept().await {
                 match accepted {
+                    Ok(stream) if open.get() >= shared.config.max_client_conns_per_core => {
+                        tracing::warn!(
+                            %addr,
+                            limit = shared.config.max_client_conns_per_core,
+                            "closing a new client connection: too many connections on this core"
+                        );
+                        drop(stream);
+                    }
                     Ok(stream) => {
                         let router = router.clone();
                         let shared = shared.clone();
+                        let open = open.clone();
+                        open.set(open.get() + 1);
                         let registration =
                             listen::register(std::os::fd::AsRawFd::as_raw_fd(&stream));
                         glommio::spawn_local(async move {
@@ -73,6 +84,7 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
                             // The stream is closed by now (every protocol's
                             // serve owns it and drops it when it returns).
                             drop(registration);
+                            open.set(open.get() - 1);
                         })
                         .detach();
                     }
@@ -187,11 +199,37 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
         shared.config.max_request_bytes as usize + cairn_wire::limits::ENVELOPE_OVERHEAD_BYTES,
     );
     let mut encoder = Encoder::new();
+    let frame_timeout = Duration::from_millis(shared.config.frame_timeout_ms);
+    // When the first bytes of a frame not yet complete arrived.
+    let mut partial_since: Option<std::time::Instant> = None;
     loop {
         while inflight.count.get() >= limits::CONN_INFLIGHT_MAX {
             let _ = inflight.room.acquire(1).await;
         }
-        let n = match rd.read(decoder.read_buf()).await {
+        let read = rd.read(decoder.read_buf());
+        let result = match partial_since {
+            None => read.await,
+            Some(t) => {
+                let left = frame_timeout.saturating_sub(t.elapsed());
+                match glommio::timer::timeout(left, async {
+                    read.await.map_err(glommio::GlommioError::IoError)
+                })
+                .await
+                {
+                    Ok(n) => Ok(n),
+                    Err(glommio::GlommioError::IoError(e)) => Err(e),
+                    Err(_) => {
+                        tracing::info!(
+                            conn,
+                            timeout_ms = shared.config.frame_timeout_ms,
+                            "closing connection: a request frame was not completed in time"
+                        );
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let n = match result {
             Ok(0) => return decoder.finish(),
             Ok(n) => n,
             Err(e) => {
@@ -201,7 +239,9 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
         };
         decoder.commit(n)?;
         let mut frames = Vec::new();
+        let mut completed = false;
         while let Some(frame) = decoder.next_frame()? {
+            completed = true;
             // Every frame takes an in-flight slot before it is admitted, even
             // within one read, so at most CONN_INFLIGHT_MAX answers can be
             // queued for the connection: its queue then always has room for
@@ -234,6 +274,11 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
                 }
             }
         }
+        partial_since = match (decoder.buffered_bytes(), partial_since) {
+            (0, _) => None,
+            (_, Some(t)) if !completed => Some(t),
+            _ => Some(std::time::Instant::now()),
+        };
         if frames.is_empty() {
             continue;
         }
