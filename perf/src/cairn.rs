@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_client::{
-    Client, Compare, CompareResult, ConnectOptions, GetOptions, Op, PutOptions, ResponseOp, Txn,
-    WatchOptions,
+    Client, Compare, CompareResult, ConnectOptions, Credentials, GetOptions, Op, PermissionType,
+    PutOptions, ResponseOp, TlsOptions, Txn, WatchOptions,
 };
 
+use crate::access::{Access, GRANT_KEY, GRANT_RANGE_END, PERF_ROLE, PROBE_KEY, ROOT_USER};
 use crate::error::PerfError;
 use crate::limits::{CAIRN_REQUEST_TIMEOUT_MS, CONNS_MAX, DIAL_TIMEOUT_MS, ERROR_KIND_CHARS_MAX};
 use crate::target::{Consistency, OpError, RangeOptions, RangeResult, Target, Versioned};
@@ -21,8 +22,20 @@ pub struct CairnConn {
     client: Client,
 }
 
-/// Opens `conns` connections, spread round-robin over `endpoints`.
+/// Opens `conns` plaintext connections without a user, spread round-robin
+/// over `endpoints`.
 pub async fn connect(endpoints: &[String], conns: usize) -> Result<Vec<CairnConn>, PerfError> {
+    connect_with(endpoints, conns, &Access::default()).await
+}
+
+/// Opens `conns` connections reaching the server as `access` says, spread
+/// round-robin over `endpoints`. With a user, each connection
+/// authenticates once as it opens.
+pub async fn connect_with(
+    endpoints: &[String],
+    conns: usize,
+    access: &Access,
+) -> Result<Vec<CairnConn>, PerfError> {
     if endpoints.is_empty() {
         return Err(PerfError::config("no endpoints given"));
     }
@@ -33,24 +46,42 @@ pub async fn connect(endpoints: &[String], conns: usize) -> Result<Vec<CairnConn
     }
     let mut out = Vec::with_capacity(conns);
     for i in 0..conns {
-        out.push(CairnConn::connect(&endpoints[i % endpoints.len()]).await?);
+        out.push(CairnConn::connect_with(&endpoints[i % endpoints.len()], access).await?);
     }
     Ok(out)
 }
 
 impl CairnConn {
-    /// Connects to one endpoint (`host:port` or `http://host:port`).
+    /// Connects to one endpoint (`host:port` or `http://host:port`) in
+    /// plaintext, without a user.
     pub async fn connect(endpoint: &str) -> Result<CairnConn, PerfError> {
+        CairnConn::connect_with(endpoint, &Access::default()).await
+    }
+
+    /// Connects to one endpoint as `access` says: over TLS when it names a
+    /// CA, and authenticated (the client library logs in on connect and
+    /// sends the token with every request) when it names a user.
+    pub async fn connect_with(endpoint: &str, access: &Access) -> Result<CairnConn, PerfError> {
         let options = ConnectOptions::default()
             .with_dial_timeout(Duration::from_millis(DIAL_TIMEOUT_MS))
             .with_request_timeout(Duration::from_millis(CAIRN_REQUEST_TIMEOUT_MS));
-        let client =
-            Client::connect([endpoint], options)
-                .await
-                .map_err(|e| PerfError::Connect {
-                    endpoint: endpoint.to_string(),
-                    reason: e.to_string(),
-                })?;
+        let tls = access.tls.as_ref().map(|files| TlsOptions {
+            ca_file: Some(files.ca.clone()),
+            cert_file: files.cert.clone(),
+            key_file: files.key.clone(),
+            insecure_skip_verify: false,
+        });
+        let credentials = access
+            .user
+            .as_ref()
+            .map(|user| Credentials::new(user.name.clone(), user.password.clone()));
+        let url = access.endpoint_url(endpoint);
+        let client = Client::connect_with_auth([url.as_str()], options, tls, credentials)
+            .await
+            .map_err(|e| PerfError::Connect {
+                endpoint: endpoint.to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(CairnConn { client })
     }
 
@@ -297,8 +328,8 @@ impl Watcher for CairnWatcher {
 }
 
 /// The member id of the leader as `endpoint` sees it, and its own id.
-pub async fn leader_of(endpoint: &str) -> Result<(u64, u64), PerfError> {
-    let conn = CairnConn::connect(endpoint).await?;
+pub async fn leader_of(endpoint: &str, access: &Access) -> Result<(u64, u64), PerfError> {
+    let conn = CairnConn::connect_with(endpoint, access).await?;
     let status = conn.client.status().await.map_err(|e| PerfError::Connect {
         endpoint: endpoint.to_string(),
         reason: format!("endpoint status: {e}"),
@@ -306,9 +337,14 @@ pub async fn leader_of(endpoint: &str) -> Result<(u64, u64), PerfError> {
     Ok((status.leader, status.header.member_id))
 }
 
-/// Whether a cairn at `url` answers a read.
+/// Whether a cairn at `url` answers a read (plaintext, no user).
 pub async fn answers(url: &str) -> bool {
-    let Ok(conn) = CairnConn::connect(url).await else {
+    answers_with(url, &Access::default()).await
+}
+
+/// Whether a cairn at `url` answers a read made as `access` says.
+pub async fn answers_with(url: &str, access: &Access) -> bool {
+    let Ok(conn) = CairnConn::connect_with(url, access).await else {
         return false;
     };
     let options = RangeOptions {
@@ -323,4 +359,62 @@ pub async fn answers(url: &str) -> bool {
     )
     .await
     .is_ok()
+}
+
+/// Switches auth on in a fresh cluster reached at `endpoint` (as `access`
+/// says, without its user): `root` and the access's user, both with its
+/// password, the user holding [`PERF_ROLE`] with READWRITE on the
+/// harness's keys and READ on the probe key, then `auth enable`. The user
+/// is not root, so every request is checked against the role's range.
+pub async fn enable_auth(endpoint: &str, access: &Access) -> Result<(), PerfError> {
+    let Some(user) = &access.user else {
+        return Ok(());
+    };
+    let conn = CairnConn::connect_with(endpoint, &access.without_user()).await?;
+    let admin = &conn.client;
+    let failed = |step: &str, e: cairn_client::Error| PerfError::Connect {
+        endpoint: endpoint.to_string(),
+        reason: format!("setting up auth: {step}: {e}"),
+    };
+    admin
+        .user_add(ROOT_USER, &user.password)
+        .await
+        .map_err(|e| failed("user add root", e))?;
+    // The root role exists without being added, as in etcd.
+    admin
+        .user_grant_role(ROOT_USER, ROOT_USER)
+        .await
+        .map_err(|e| failed("grant root", e))?;
+    if user.name != ROOT_USER {
+        admin
+            .role_add(PERF_ROLE)
+            .await
+            .map_err(|e| failed("role add", e))?;
+        admin
+            .role_grant_permission(
+                PERF_ROLE,
+                PermissionType::ReadWrite,
+                GRANT_KEY,
+                GRANT_RANGE_END,
+            )
+            .await
+            .map_err(|e| failed("grant readwrite", e))?;
+        admin
+            .role_grant_permission(PERF_ROLE, PermissionType::Read, PROBE_KEY, Vec::<u8>::new())
+            .await
+            .map_err(|e| failed("grant read", e))?;
+        admin
+            .user_add(&user.name, &user.password)
+            .await
+            .map_err(|e| failed("user add", e))?;
+        admin
+            .user_grant_role(&user.name, PERF_ROLE)
+            .await
+            .map_err(|e| failed("grant role", e))?;
+    }
+    admin
+        .auth_enable()
+        .await
+        .map_err(|e| failed("auth enable", e))?;
+    Ok(())
 }

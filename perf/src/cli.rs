@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::access::{Access, ServerTls, UserPassword};
 use crate::check::{
     CheckLoad, CHECK_DURATION_SECS, CHECK_KEY_SIZE, CHECK_KEY_SPACE_SIZE, CHECK_VAL_SIZE,
 };
@@ -106,6 +107,21 @@ pub struct GlobalArgs {
     /// time) into this directory.
     #[arg(long, global = true)]
     pub report: Option<PathBuf>,
+    /// Speak TLS to the endpoints, verifying them with this CA file.
+    #[arg(long, global = true)]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate to present (with --key; needs --cacert).
+    #[arg(long, global = true)]
+    pub cert: Option<PathBuf>,
+    /// Key of the client certificate.
+    #[arg(long, global = true)]
+    pub key: Option<PathBuf>,
+    /// Authenticate each connection once as this user (name:password) and
+    /// send the token with every request. With `compare`, the servers get
+    /// `root` and this user, who may read and write only the harness's
+    /// keys, and auth is enabled before the run.
+    #[arg(long, global = true)]
+    pub user: Option<UserPassword>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -216,6 +232,14 @@ pub struct CompareArgs {
     /// Members of each local cluster (connections are spread over all).
     #[arg(long, global = true, default_value_t = 1)]
     pub members: usize,
+    /// Server certificate for the servers' client port (with --server-key
+    /// and --cacert): both servers listen on https:// and, when --cert is
+    /// given, demand client certificates signed by --cacert.
+    #[arg(long, global = true)]
+    pub server_cert: Option<PathBuf>,
+    /// Key of --server-cert.
+    #[arg(long, global = true)]
+    pub server_key: Option<PathBuf>,
 }
 
 impl GlobalArgs {
@@ -257,6 +281,12 @@ impl GlobalArgs {
             target_leader: self.target_leader,
             server_pids: self.server_pid.clone(),
             watch: workload.watch_plan()?,
+            access: Access::from_flags(
+                self.cacert.clone(),
+                self.cert.clone(),
+                self.key.clone(),
+                self.user.clone(),
+            )?,
         };
         if let WorkloadCommand::Stm(args) = workload {
             spec.plan.keys = KeySpace::new(self.key_size, args.keys, false)?;
@@ -360,8 +390,28 @@ impl CompareArgs {
                 "--members must be between 1 and {MEMBERS_MAX}"
             )));
         }
+        let run = global.run_spec(&self.workload)?;
+        let server_tls = match (&self.server_cert, &self.server_key) {
+            (Some(cert), Some(key)) => Some(ServerTls {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(PerfError::config(
+                    "--server-cert and --server-key go together",
+                ))
+            }
+        };
+        if server_tls.is_some() != run.access.tls.is_some() {
+            return Err(PerfError::config(
+                "TLS in compare needs both the servers' --server-cert/--server-key and \
+                 the clients' --cacert",
+            ));
+        }
         Ok(CompareSpec {
-            run: global.run_spec(&self.workload)?,
+            server_tls,
+            run,
             etcd_bin: self.etcd_bin.clone(),
             cairn_bin: self.cairn_bin.clone(),
             data_dir_base: self.data_dir_base.clone(),

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::access::{Access, ServerTls};
 use crate::config::TargetKind;
 use crate::error::PerfError;
 use crate::etcd::EtcdConn;
 use crate::run::{run, RunSpec};
-use crate::server::{find_program, is_on_tmpfs, LocalServer, ServerKind};
+use crate::server::{find_program, is_on_tmpfs, ClientPortTls, LocalServer, ServerKind};
 use crate::summary::Summary;
 use crate::target::{Consistency, RangeOptions, Target};
 use crate::text::ratio;
@@ -27,6 +28,9 @@ pub struct CompareSpec {
     /// Members of each local cluster; the clients' connections are spread
     /// over all of them.
     pub members: usize,
+    /// TLS on the servers' client ports (the clients' side is
+    /// `run.access.tls`).
+    pub server_tls: Option<ServerTls>,
 }
 
 /// cairn's figures over etcd's.
@@ -106,6 +110,12 @@ pub async fn compare(spec: &CompareSpec, note: &dyn Fn(&str)) -> Result<Comparis
                 .to_string(),
         )
     })?;
+    if spec.server_tls.is_some() || spec.run.access.user.is_some() {
+        note(&format!(
+            "both servers are reached with {}",
+            spec.run.access.label()
+        ));
+    }
     let etcd = run_local(spec, ServerKind::Etcd, &etcd_bin, &base).await?;
 
     let cairn = match find_program(spec.cairn_bin.as_deref(), "cairn", &cairn_candidates()) {
@@ -141,11 +151,39 @@ async fn run_local(
     program: &Path,
     base: &Path,
 ) -> Result<Summary, PerfError> {
-    let mut servers = LocalServer::spawn_cluster(kind, program, Some(base), spec.members)?;
+    let access = &spec.run.access;
+    let tls = spec.server_tls.as_ref().map(|server| ClientPortTls {
+        cert: server.cert.clone(),
+        key: server.key.clone(),
+        // Clients that bring a certificate get a server that demands one.
+        client_ca: access
+            .tls
+            .as_ref()
+            .filter(|files| files.cert.is_some())
+            .map(|files| files.ca.clone()),
+    });
+    let mut servers =
+        LocalServer::spawn_cluster_with(kind, program, Some(base), spec.members, tls.as_ref())?;
+    // Auth is not on yet: probe and prepare without the user.
+    let setup = access.without_user();
     for server in &mut servers {
         match kind {
-            ServerKind::Etcd => server.wait_ready(etcd_answers).await?,
-            ServerKind::Cairn => server.wait_ready(crate::cairn::answers).await?,
+            ServerKind::Etcd => {
+                server
+                    .wait_ready(async |url: &str| etcd_answers_with(url, &setup).await)
+                    .await?
+            }
+            ServerKind::Cairn => {
+                server
+                    .wait_ready(async |url: &str| crate::cairn::answers_with(url, &setup).await)
+                    .await?
+            }
+        }
+    }
+    if let Some(first) = servers.first() {
+        match kind {
+            ServerKind::Etcd => crate::etcd::auth::enable_auth(first.client_url(), access).await?,
+            ServerKind::Cairn => crate::cairn::enable_auth(first.client_url(), access).await?,
         }
     }
     let target = match kind {
@@ -161,9 +199,16 @@ async fn run_local(
     summary
 }
 
-/// Whether an etcd at `url` answers a serializable read.
+/// Whether an etcd at `url` answers a linearizable read (plaintext, no
+/// user).
 pub async fn etcd_answers(url: &str) -> bool {
-    let Ok(conn) = EtcdConn::connect(url).await else {
+    etcd_answers_with(url, &Access::default()).await
+}
+
+/// Whether an etcd at `url` answers a linearizable read made as `access`
+/// says.
+pub async fn etcd_answers_with(url: &str, access: &Access) -> bool {
+    let Ok(conn) = EtcdConn::connect_with(url, access).await else {
         return false;
     };
     let options = RangeOptions {

@@ -163,7 +163,7 @@ impl RunConfig {
             prefill,
             txn_ops,
             workload_options,
-            command_line: std::env::args().collect(),
+            command_line: crate::access::redact_command_line(std::env::args()),
         }
     }
 }

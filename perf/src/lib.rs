@@ -54,6 +54,7 @@
 //! # });
 //! ```
 
+pub mod access;
 pub mod cairn;
 pub mod check;
 pub mod cli;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::access::Access;
 use crate::check::{verdict, CheckLoad};
 use crate::config::{RunConfig, TargetKind};
 use crate::cpu::{process_cpu_time, ClientCpu};
@@ -37,22 +38,24 @@ pub struct RunSpec {
     pub server_pids: Vec<u32>,
     /// A watch workload: the plan's puts are what the watchers see.
     pub watch: Option<WatchPlan>,
+    /// TLS and the user every connection logs in as.
+    pub access: Access,
 }
 
 /// Connects to the target named in `spec` and runs it.
 pub async fn run(spec: &RunSpec) -> Result<Summary, PerfError> {
     let endpoints = if spec.target_leader {
-        vec![find_leader(spec.target, &spec.endpoints).await?]
+        vec![find_leader(spec.target, &spec.endpoints, &spec.access).await?]
     } else {
         spec.endpoints.clone()
     };
     let mut summary = match spec.target {
         TargetKind::Etcd => {
-            let conns = crate::etcd::connect(&endpoints, spec.conns).await?;
+            let conns = crate::etcd::connect_with(&endpoints, spec.conns, &spec.access).await?;
             run_any(&conns, spec, &endpoints).await
         }
         TargetKind::Cairn => {
-            let conns = crate::cairn::connect(&endpoints, spec.conns).await?;
+            let conns = crate::cairn::connect_with(&endpoints, spec.conns, &spec.access).await?;
             run_any(&conns, spec, &endpoints).await
         }
     }?;
@@ -93,11 +96,15 @@ async fn run_any<T: WatchTarget>(
 }
 
 /// The endpoint of the leader among `endpoints`, from each one's status.
-pub async fn find_leader(target: TargetKind, endpoints: &[String]) -> Result<String, PerfError> {
+pub async fn find_leader(
+    target: TargetKind,
+    endpoints: &[String],
+    access: &Access,
+) -> Result<String, PerfError> {
     for endpoint in endpoints {
         let (leader, member) = match target {
-            TargetKind::Cairn => crate::cairn::leader_of(endpoint).await?,
-            TargetKind::Etcd => crate::etcd::EtcdConn::connect(endpoint)
+            TargetKind::Cairn => crate::cairn::leader_of(endpoint, access).await?,
+            TargetKind::Etcd => crate::etcd::EtcdConn::connect_with(endpoint, access)
                 .await?
                 .leader()
                 .await

@@ -33,6 +33,17 @@ struct Member {
     peer_url: String,
 }
 
+/// TLS on a started server's client port: both servers take etcd's flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPortTls {
+    /// `--cert-file` and `--key-file`.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// With a CA, `--trusted-ca-file` and `--client-cert-auth`: clients
+    /// must present a certificate it signed.
+    pub client_ca: Option<PathBuf>,
+}
+
 /// Which server to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
@@ -50,17 +61,28 @@ impl LocalServer {
         program: &Path,
         data_dir_base: Option<&Path>,
     ) -> Result<LocalServer, PerfError> {
+        LocalServer::spawn_with(kind, program, data_dir_base, None)
+    }
+
+    /// [`LocalServer::spawn`], with TLS on the client port when `tls` is
+    /// given.
+    pub fn spawn_with(
+        kind: ServerKind,
+        program: &Path,
+        data_dir_base: Option<&Path>,
+        tls: Option<&ClientPortTls>,
+    ) -> Result<LocalServer, PerfError> {
         let ports = free_ports(2)?;
         let member = Member {
             name: "perf".to_string(),
-            client_url: format!("http://127.0.0.1:{}", ports[0]),
+            client_url: format!("{}://127.0.0.1:{}", client_scheme(tls), ports[0]),
             peer_url: format!("http://127.0.0.1:{}", ports[1]),
         };
         // etcd needs its own peer URL in --initial-cluster; cairn serves a
         // single member without the flag.
         let initial_cluster =
             (kind == ServerKind::Etcd).then(|| format!("perf={}", member.peer_url));
-        LocalServer::spawn_member(kind, program, data_dir_base, &member, initial_cluster)
+        LocalServer::spawn_member(kind, program, data_dir_base, &member, initial_cluster, tls)
     }
 
     /// Starts a cluster of `members` `kind` servers on loopback (names
@@ -71,8 +93,20 @@ impl LocalServer {
         data_dir_base: Option<&Path>,
         members: usize,
     ) -> Result<Vec<LocalServer>, PerfError> {
+        LocalServer::spawn_cluster_with(kind, program, data_dir_base, members, None)
+    }
+
+    /// [`LocalServer::spawn_cluster`], with TLS on every member's client
+    /// port when `tls` is given (the peer ports stay plaintext).
+    pub fn spawn_cluster_with(
+        kind: ServerKind,
+        program: &Path,
+        data_dir_base: Option<&Path>,
+        members: usize,
+        tls: Option<&ClientPortTls>,
+    ) -> Result<Vec<LocalServer>, PerfError> {
         if members <= 1 {
-            return LocalServer::spawn(kind, program, data_dir_base).map(|s| vec![s]);
+            return LocalServer::spawn_with(kind, program, data_dir_base, tls).map(|s| vec![s]);
         }
         let ports = free_ports(2 * members)?;
         let planned: Vec<Member> = ports
@@ -80,7 +114,7 @@ impl LocalServer {
             .enumerate()
             .map(|(i, pair)| Member {
                 name: format!("perf{i}"),
-                client_url: format!("http://127.0.0.1:{}", pair[0]),
+                client_url: format!("{}://127.0.0.1:{}", client_scheme(tls), pair[0]),
                 peer_url: format!("http://127.0.0.1:{}", pair[1]),
             })
             .collect();
@@ -98,6 +132,7 @@ impl LocalServer {
                     data_dir_base,
                     m,
                     Some(initial_cluster.clone()),
+                    tls,
                 )
             })
             .collect()
@@ -109,6 +144,7 @@ impl LocalServer {
         data_dir_base: Option<&Path>,
         member: &Member,
         initial_cluster: Option<String>,
+        tls: Option<&ClientPortTls>,
     ) -> Result<LocalServer, PerfError> {
         let base = data_dir_base.map_or_else(std::env::temp_dir, Path::to_path_buf);
         let dir = tempfile::Builder::new()
@@ -150,6 +186,19 @@ impl LocalServer {
         if let Some(initial_cluster) = initial_cluster {
             command.arg("--initial-cluster").arg(initial_cluster);
         }
+        if let Some(tls) = tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.cert)
+                .arg("--key-file")
+                .arg(&tls.key);
+            if let Some(ca) = &tls.client_ca {
+                command
+                    .arg("--trusted-ca-file")
+                    .arg(ca)
+                    .arg("--client-cert-auth");
+            }
+        }
         if kind == ServerKind::Cairn {
             // Pinning executors to cores fights with the load generator
             // on a shared machine.
@@ -184,7 +233,7 @@ impl LocalServer {
         self.child.id()
     }
 
-    /// The client URL (`http://127.0.0.1:<port>`).
+    /// The client URL (`http://127.0.0.1:<port>`, `https://` with TLS).
     pub fn client_url(&self) -> &str {
         &self.client_url
     }
@@ -231,6 +280,14 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn client_scheme(tls: Option<&ClientPortTls>) -> &'static str {
+    if tls.is_some() {
+        "https"
+    } else {
+        "http"
     }
 }
 

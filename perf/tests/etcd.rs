@@ -108,6 +108,7 @@ async fn range_runs_read_the_prefilled_key_space() {
             target_leader: false,
             server_pids: Vec::new(),
             watch: None,
+            access: Default::default(),
         };
         let summary = run(&spec).await.unwrap();
         assert_eq!(summary.requests, 300, "consistency {flag}");
@@ -186,11 +187,13 @@ async fn compare_without_cairn_runs_etcd_alone_and_says_so() {
             target_leader: false,
             server_pids: Vec::new(),
             watch: None,
+            access: Default::default(),
         },
         etcd_bin: None,
         cairn_bin: Some("/nonexistent/cairn".into()),
         data_dir_base: None,
         members: 1,
+        server_tls: None,
     };
     let notes = std::sync::Mutex::new(Vec::new());
     let comparison = compare(&spec, &|n| notes.lock().unwrap().push(n.to_string()))
@@ -229,11 +232,13 @@ async fn compare_spreads_connections_over_a_three_member_cluster() {
             target_leader: false,
             server_pids: Vec::new(),
             watch: None,
+            access: Default::default(),
         },
         etcd_bin: None,
         cairn_bin: Some("/nonexistent/cairn".into()),
         data_dir_base: None,
         members: 3,
+        server_tls: None,
     };
     let comparison = compare(&spec, &|_| ()).await.unwrap();
     assert_eq!(

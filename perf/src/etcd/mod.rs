@@ -1,14 +1,17 @@
 //! The etcd target: etcd's v3 gRPC API over tonic, one HTTP/2 connection per
 //! `--conns`, shared by the clients assigned to it.
 
+pub mod auth;
 pub mod watch;
 
 use bytes::Bytes;
 use cairn_wire::etcdpb::{self as pb, path};
 use std::time::Duration;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+use crate::access::{Access, TlsFiles};
 use crate::error::PerfError;
 use crate::limits::{CONNS_MAX, DIAL_TIMEOUT_MS, ERROR_KIND_CHARS_MAX};
 use crate::target::{Consistency, OpError, RangeOptions, RangeResult, Target, Versioned};
@@ -17,10 +20,25 @@ use crate::target::{Consistency, OpError, RangeOptions, RangeResult, Target, Ver
 #[derive(Clone, Debug)]
 pub struct EtcdConn {
     channel: Channel,
+    /// The token from Authenticate, sent as the `token` metadata of every
+    /// request (as etcd's Go client sends it), when the run has a user.
+    token: Option<MetadataValue<Ascii>>,
 }
 
-/// Opens `conns` connections, spread round-robin over `endpoints`.
+/// Opens `conns` plaintext connections without a user, spread round-robin
+/// over `endpoints`.
 pub async fn connect(endpoints: &[String], conns: usize) -> Result<Vec<EtcdConn>, PerfError> {
+    connect_with(endpoints, conns, &Access::default()).await
+}
+
+/// Opens `conns` connections reaching the server as `access` says, spread
+/// round-robin over `endpoints`. With a user, each connection
+/// authenticates once as it opens.
+pub async fn connect_with(
+    endpoints: &[String],
+    conns: usize,
+    access: &Access,
+) -> Result<Vec<EtcdConn>, PerfError> {
     if endpoints.is_empty() {
         return Err(PerfError::config("no endpoints given"));
     }
@@ -31,31 +49,51 @@ pub async fn connect(endpoints: &[String], conns: usize) -> Result<Vec<EtcdConn>
     }
     let mut out = Vec::with_capacity(conns);
     for i in 0..conns {
-        out.push(EtcdConn::connect(&endpoints[i % endpoints.len()]).await?);
+        out.push(EtcdConn::connect_with(&endpoints[i % endpoints.len()], access).await?);
     }
     Ok(out)
 }
 
 impl EtcdConn {
-    /// Connects to one endpoint (`host:port` or `http://host:port`).
+    /// Connects to one endpoint (`host:port` or `http://host:port`) in
+    /// plaintext, without a user.
     pub async fn connect(endpoint: &str) -> Result<EtcdConn, PerfError> {
-        let uri = if endpoint.contains("://") {
-            endpoint.to_string()
-        } else {
-            format!("http://{endpoint}")
-        };
+        EtcdConn::connect_with(endpoint, &Access::default()).await
+    }
+
+    /// Connects to one endpoint as `access` says: over TLS when it names a
+    /// CA, and with the token of one Authenticate call when it names a
+    /// user.
+    pub async fn connect_with(endpoint: &str, access: &Access) -> Result<EtcdConn, PerfError> {
         let connect_error = |reason: String| PerfError::Connect {
             endpoint: endpoint.to_string(),
             reason,
         };
-        let channel = Endpoint::from_shared(uri)
+        let mut builder = Endpoint::from_shared(access.endpoint_url(endpoint))
             .map_err(|e| connect_error(e.to_string()))?
             .connect_timeout(Duration::from_millis(DIAL_TIMEOUT_MS))
-            .tcp_nodelay(true)
+            .tcp_nodelay(true);
+        if let Some(files) = &access.tls {
+            builder = builder
+                .tls_config(tls_config(files)?)
+                .map_err(|e| connect_error(error_chain(&e)))?;
+        }
+        let channel = builder
             .connect()
             .await
             .map_err(|e| connect_error(error_chain(&e)))?;
-        Ok(EtcdConn { channel })
+        let mut conn = EtcdConn {
+            channel,
+            token: None,
+        };
+        if let Some(user) = &access.user {
+            let token = conn
+                .authenticate(&user.name, &user.password)
+                .await
+                .map_err(|e| connect_error(format!("authenticate as {}: {}", user.name, e.kind)))?;
+            conn.token = Some(token);
+        }
+        Ok(conn)
     }
 
     async fn unary<Req, Resp>(&self, path: &'static str, request: Req) -> Result<Resp, OpError>
@@ -69,7 +107,7 @@ impl EtcdConn {
             .map_err(|e| op_error(format!("transport: {}", error_chain(&e))))?;
         let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
         grpc.unary(
-            tonic::Request::new(request),
+            self.request(request),
             PathAndQuery::from_static(path),
             codec,
         )
@@ -96,13 +134,22 @@ impl EtcdConn {
             .map_err(|e| op_error(format!("transport: {}", error_chain(&e))))?;
         let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
         grpc.streaming(
-            tonic::Request::new(requests),
+            self.request(requests),
             PathAndQuery::from_static(path),
             codec,
         )
         .await
         .map(tonic::Response::into_inner)
         .map_err(|status| status_error(&status))
+    }
+
+    /// `message` as a request carrying this connection's token, if any.
+    fn request<M>(&self, message: M) -> tonic::Request<M> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.token {
+            request.metadata_mut().insert("token", token.clone());
+        }
+        request
     }
 
     /// This member's id and the leader's, from its status.
@@ -253,6 +300,23 @@ impl Target for EtcdConn {
             self.unary(path::LEASE_TIME_TO_LIVE, request).await?;
         Ok(response.ttl)
     }
+}
+
+/// tonic's TLS settings from the files: the CA, and the client certificate
+/// when one is given.
+fn tls_config(files: &TlsFiles) -> Result<ClientTlsConfig, PerfError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| PerfError::Io {
+            op: "read",
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(&files.ca)?));
+    if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
+        config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    Ok(config)
 }
 
 fn range_request(key: Bytes, range_end: Bytes, options: RangeOptions) -> pb::RangeRequest {
