@@ -216,7 +216,8 @@ impl Router {
 
     /// Hand requests to the shard, waiting while its queues are full.
     pub async fn send_to_shard(&self, mut msg: ToShard) -> Result<(), ()> {
-        if msg.cert_user.is_none() {
+        // Without TLS client certificates the map is empty: no lookup.
+        if msg.cert_user.is_none() && !self.cert_users.borrow().is_empty() {
             msg.cert_user = self.cert_users.borrow().get(&msg.conn).cloned();
         }
         match &self.shard_inbox {
