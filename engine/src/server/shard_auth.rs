@@ -148,6 +148,11 @@ fn checked_later(body: &RequestBodyView<'_>) -> bool {
 
 impl Shard {
     pub(super) fn auth_cert_user(&mut self, conn: (usize, ConnId), user: Arc<str>) {
+        // A CN longer than any user name names no user (and must not reach
+        // the log envelope, whose name length is bounded).
+        if user.len() > limits::AUTH_NAME_BYTES_MAX {
+            return;
+        }
         self.auth.cert_users.entry(conn).or_insert(user);
     }
 
