@@ -129,6 +129,17 @@ pub struct Config {
     #[arg(long, default_value_t = 100, env = "CAIRN_SPIN_US")]
     pub spin_us: u64,
 
+    /// Bytes of published watch events an executor may leave unprocessed
+    /// before the shard stops publishing to it and its watches read what
+    /// they missed from history instead. Lower it to trade watch latency
+    /// under overload for memory; tests set it tiny to exercise that path.
+    #[arg(
+        long,
+        default_value_t = limits::WATCH_PUBLISH_BACKLOG_BYTES_MAX,
+        env = "CAIRN_EXPERIMENTAL_WATCH_PUBLISH_BACKLOG_BYTES"
+    )]
+    pub experimental_watch_publish_backlog_bytes: usize,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info", env = "CAIRN_LOG_LEVEL")]
     pub log_level: String,

@@ -250,6 +250,16 @@ pub const LEASE_REVOKE_RETRY_MS: u64 = 3000;
 /// costs the shard this many frames at most, never a stall or a lost event.
 pub const WATCH_PUSH_WINDOW: usize = 256;
 
+/// Bytes of published events an executor may have not processed yet.
+/// Past it the shard stops publishing to that executor and its watches
+/// read the revisions they missed from the MVCC history instead, so an
+/// executor that falls behind costs the shard bounded memory, never a stall.
+pub const WATCH_PUBLISH_BACKLOG_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// What one published event counts against the backlog besides its keys
+/// and values (the event's fields and its share of the publication).
+pub const WATCH_EVENT_OVERHEAD_BYTES: usize = 96;
+
 /// A connection's outbound queue: one answer per admitted request plus the
 /// push windows (watches, and one backup stream), so neither an answer nor a
 /// pushed frame ever finds it full while the connection is open.

@@ -68,6 +68,13 @@ pub static WAL_FSYNC: Histogram = Histogram::new();
 /// (etcd_server_leader_changes_seen_total).
 pub static LEADER_CHANGES: AtomicU64 = AtomicU64::new(0);
 
+/// Publications of watch events not sent to an executor because it was too
+/// far behind (its watches read those revisions from history instead).
+pub static WATCH_PUBLICATIONS_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// History reads the shard served for watches that fell behind.
+pub static WATCH_HISTORY_READS: AtomicU64 = AtomicU64::new(0);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,8 +154,8 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::
     if let Err(e) = result {
         tracing::info!(?peer, "closing connection: {e}");
     }
+    // Its watches end with it.
     router.unregister(conn);
-    // The shard drops the connection's watches.
     let mut closed = ToShard::requests(router.executor(), conn, Vec::new());
     closed.closed = true;
     let _ = router.send_to_shard(closed).await;
@@ -300,12 +300,13 @@ async fn write_loop<W: futures_lite::io::AsyncWrite + Unpin>(
     let mut batch: Vec<u8> = Vec::with_capacity(limits::CONN_WRITE_BATCH_BYTES_MAX);
     while let Some(frame) = out_rx.recv().await {
         batch.clear();
-        let (mut answers, mut pushes) = (0, 0);
+        let (mut answers, mut pushes, mut watch_pushes) = (0, 0, 0);
         let mut take = |frame: Out, batch: &mut Vec<u8>| {
             batch.extend_from_slice(frame.bytes());
             match frame {
                 Out::Answer(_) => answers += 1,
                 Out::Push(_) => pushes += 1,
+                Out::WatchPush(_) => watch_pushes += 1,
             }
         };
         take(frame, &mut batch);
@@ -319,9 +320,11 @@ async fn write_loop<W: futures_lite::io::AsyncWrite + Unpin>(
             return;
         }
         inflight.done(answers);
+        // Room in the watch window: this executor may push the
+        // connection's watches more (or ask history for them).
+        router.watch_pushes_written(conn, watch_pushes);
         if pushes > 0 {
-            // Room in the push window: the shard may send this
-            // connection's watches more (or catch them up from history).
+            // Room in the backup's push window, on the shard.
             let mut note = ToShard::requests(router.executor(), conn, Vec::new());
             note.pushes_written = pushes;
             if router.send_to_shard(note).await.is_err() {

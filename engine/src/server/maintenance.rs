@@ -16,9 +16,9 @@
 //!
 //! Chunks are *pushes* (`SnapshotResponse` under the request's id) and
 //! count against a small per-connection window, [`BACKUP_PUSH_WINDOW`]: the
-//! connection reports how many pushes its socket took, and those reports
-//! are credited to the backup first, the rest to the connection's watches.
-//! A slow reader therefore holds at most the window in memory. The last
+//! connection reports how many of them its socket took (watch pushes are
+//! counted apart, on the connection's own executor). A slow reader
+//! therefore holds at most the window in memory. The last
 //! message is the request's answer: it carries the file's trailer and the
 //! SHA-256 and has `remaining_bytes` 0. Earlier messages carry an estimate
 //! of the bytes still to come (never 0), for progress bars.
@@ -135,17 +135,11 @@ impl Maintenance {
         Ok(())
     }
 
-    /// The connection's socket took `n` pushes: credit its backup first and
-    /// return what is left for its watches. (Crediting the backup first can
-    /// only make the watches' count of unwritten pushes too high, never too
-    /// low, so neither side ever exceeds its window.)
-    pub fn written(&mut self, conn: Conn, n: usize) -> usize {
-        let Some(b) = self.backups.iter_mut().find(|b| b.conn == conn) else {
-            return n;
-        };
-        let mine = n.min(b.unwritten);
-        b.unwritten -= mine;
-        n - mine
+    /// The connection's socket took `n` backup pushes.
+    pub fn written(&mut self, conn: Conn, n: usize) {
+        if let Some(b) = self.backups.iter_mut().find(|b| b.conn == conn) {
+            b.unwritten -= n.min(b.unwritten);
+        }
     }
 
     /// The connection is gone: its backup ends (releasing its hold on

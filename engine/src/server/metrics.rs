@@ -123,6 +123,20 @@ pub fn render(s: &Snapshot) -> String {
         "The number of leader changes seen.",
         crate::stats::LEADER_CHANGES.load(std::sync::atomic::Ordering::Relaxed),
     );
+    metric(
+        &mut out,
+        "cairn_watch_publications_dropped_total",
+        "counter",
+        "Applied revisions not published to an executor that was too far behind; its watches read them from history.",
+        crate::stats::WATCH_PUBLICATIONS_DROPPED.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    metric(
+        &mut out,
+        "cairn_watch_history_reads_total",
+        "counter",
+        "History reads served to watches that fell behind.",
+        crate::stats::WATCH_HISTORY_READS.load(std::sync::atomic::Ordering::Relaxed),
+    );
     histogram(
         &mut out,
         "etcd_disk_wal_fsync_duration_seconds",

@@ -40,6 +40,7 @@ mod snapshot;
 mod sniff;
 pub mod tls;
 mod watch;
+mod watch_conns;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub cores: usize,
     stop: AtomicBool,
     fatal: Mutex<Option<String>>,
+    /// Publications of watch events each executor has not processed yet.
+    pub watch_backlog: Arc<watch::WatchBacklog>,
 }
 
 impl Shared {
@@ -140,6 +143,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         cores,
         stop: AtomicBool::new(false),
         fatal: Mutex::new(None),
+        watch_backlog: Arc::new(watch::WatchBacklog::new(cores)),
     });
     install_signal_handlers(shared.clone())?;
     tracing::info!(
@@ -221,7 +225,12 @@ async fn executor_main(
         .await
         .map_err(|e| ServerError::Executors(format!("cannot join the response mesh: {e}")))?;
     let me = to_shard_tx.peer_id();
-    let router = Rc::new(route::Router::new(me, to_shard_tx, from_shard_tx));
+    let router = Rc::new(route::Router::new(
+        me,
+        to_shard_tx,
+        from_shard_tx,
+        shared.watch_backlog.clone(),
+    ));
     router.clone().start(to_shard_rx, from_shard_rx);
 
     let shard_task = if me == route::SHARD_EXECUTOR {

@@ -11,11 +11,15 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
+use super::watch::{WatchBacklog, WatchMsg, WatchReport};
+use super::watch_conns::{ConnWatches, Effects};
 use crate::limits;
 
 /// The executor that owns the shard (milestone 1: one shard per node).
@@ -25,17 +29,19 @@ pub const SHARD_EXECUTOR: usize = 0;
 pub type ConnId = u64;
 
 /// Verified request frames from one connection, in the order they arrived,
-/// and news about the connection the shard's watches depend on.
+/// and news about the connection and its executor's watches.
 pub struct ToShard {
     pub origin: usize,
     pub conn: ConnId,
     /// Each frame is one verified request flatbuffer (no length prefix).
     pub frames: Vec<Bytes>,
-    /// Pushed watch frames the connection's socket has taken since its
-    /// last report (they free room in the connection's push window).
+    /// Pushed backup frames the connection's socket has taken since its
+    /// last report (they free room in the backup's push window).
     pub pushes_written: usize,
-    /// The connection is gone: its watches end.
+    /// The connection is gone.
     pub closed: bool,
+    /// The executor's watches ask for history (connection 0).
+    pub watch: Option<WatchReport>,
     /// The CN of the connection's client certificate (filled in by the
     /// router from [`Router::set_cert_user`]).
     pub cert_user: Option<std::sync::Arc<str>>,
@@ -49,6 +55,7 @@ impl ToShard {
             frames,
             pushes_written: 0,
             closed: false,
+            watch: None,
             cert_user: None,
         }
     }
@@ -60,23 +67,34 @@ pub enum Out {
     /// The one answer to a request: frees one of the connection's
     /// in-flight slots when written.
     Answer(Vec<u8>),
-    /// A frame nobody asked for (watch events, server-side cancels,
-    /// progress notices): counted against the push window instead.
+    /// A frame nobody asked for from the shard (backup chunks): counted
+    /// against the backup's push window, reported to the shard.
     Push(Vec<u8>),
+    /// A watch frame nobody asked for (events, server-side cancels,
+    /// progress notices): counted against the connection's watch window on
+    /// its own executor.
+    WatchPush(Vec<u8>),
 }
 
 impl Out {
     pub fn bytes(&self) -> &[u8] {
         match self {
-            Out::Answer(b) | Out::Push(b) => b,
+            Out::Answer(b) | Out::Push(b) | Out::WatchPush(b) => b,
         }
     }
 }
 
-/// Frames, each for one connection.
-pub type Outgoing = Vec<(ConnId, Out)>;
+/// What the shard sends an executor: a frame for one connection, or news
+/// for the executor's watches.
+pub enum Item {
+    Conn(ConnId, Out),
+    Watch(WatchMsg),
+}
 
-/// Response frames for connections of one executor.
+/// Items in the shard's order.
+pub type Outgoing = Vec<Item>;
+
+/// Response frames and watch news for one executor.
 pub struct FromShard {
     pub items: Outgoing,
 }
@@ -97,10 +115,20 @@ pub struct Router {
     /// of the task that carries them.
     outbox: RefCell<Vec<Outgoing>>,
     doorbells: RefCell<Vec<Option<LocalSender<()>>>>,
+    /// The watches of this executor's connections.
+    watches: RefCell<ConnWatches>,
+    backlog: Arc<WatchBacklog>,
+    /// Wakes the task that sends the watches' report to the shard.
+    watch_bell: RefCell<Option<LocalSender<()>>>,
 }
 
 impl Router {
-    pub fn new(me: usize, to_shard: Senders<ToShard>, from_shard: Senders<FromShard>) -> Self {
+    pub fn new(
+        me: usize,
+        to_shard: Senders<ToShard>,
+        from_shard: Senders<FromShard>,
+        backlog: Arc<WatchBacklog>,
+    ) -> Self {
         let peers = to_shard.nr_consumers();
         let (inbox, inbox_rx) = if me == SHARD_EXECUTOR {
             let (tx, rx) = local_channel::new_bounded(limits::SHARD_INBOX_CAPACITY);
@@ -119,6 +147,9 @@ impl Router {
             next_conn: Cell::new(1),
             outbox: RefCell::new((0..peers).map(|_| Vec::new()).collect()),
             doorbells: RefCell::new((0..peers).map(|_| None).collect()),
+            watches: RefCell::new(ConnWatches::new()),
+            backlog,
+            watch_bell: RefCell::new(None),
         }
     }
 
@@ -156,6 +187,33 @@ impl Router {
             })
             .detach();
         }
+        // The watches' reports (history asks, idle) to the shard.
+        let (bell, ring) = local_channel::new_bounded::<()>(1);
+        *self.watch_bell.borrow_mut() = Some(bell);
+        let router = self.clone();
+        glommio::spawn_local(async move {
+            while ring.recv().await.is_some() {
+                let report = router.watches.borrow_mut().take_report();
+                let mut msg = ToShard::requests(router.me, 0, Vec::new());
+                msg.watch = Some(report);
+                if router.send_to_shard(msg).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .detach();
+        // Progress notices for watches that asked for them.
+        let router = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(Duration::from_millis(limits::WATCH_PROGRESS_NOTIFY_MS))
+                    .await;
+                let mut fx = Effects::default();
+                router.watches.borrow_mut().progress_notices(&mut fx);
+                router.effects(fx);
+            }
+        })
+        .detach();
         // One drain task per destination executor, woken by its doorbell.
         if self.me == SHARD_EXECUTOR {
             for dest in 0..self.outbox.borrow().len() {
@@ -199,9 +257,20 @@ impl Router {
         (id, rx)
     }
 
+    /// The connection is gone: forget it and end its watches.
     pub fn unregister(&self, conn: ConnId) {
         self.conns.borrow_mut().remove(&conn);
         self.cert_users.borrow_mut().remove(&conn);
+        self.watches.borrow_mut().closed(conn);
+        self.ring_watch_report();
+    }
+
+    /// The connection's socket took `n` watch pushes: room for more.
+    pub fn watch_pushes_written(&self, conn: ConnId, n: usize) {
+        if n > 0 {
+            self.watches.borrow_mut().written(conn, n);
+            self.ring_watch_report();
+        }
     }
 
     /// Remember the CN of a connection's client certificate: it goes with
@@ -233,18 +302,23 @@ impl Router {
     /// Answer a connection of this executor directly (errors found before a
     /// request reached the shard). Never waits.
     pub fn reply_local(&self, conn: ConnId, frame: Vec<u8>) {
-        self.dispatch(vec![(conn, Out::Answer(frame))]);
+        self.deliver(conn, Out::Answer(frame));
     }
 
     /// Queue a response for a connection on executor `origin`. Never waits.
     pub fn reply(&self, origin: usize, conn: ConnId, frame: Vec<u8>) {
-        self.outbox.borrow_mut()[origin].push((conn, Out::Answer(frame)));
+        self.outbox.borrow_mut()[origin].push(Item::Conn(conn, Out::Answer(frame)));
     }
 
-    /// Queue a pushed frame (watch events) for a connection on executor
+    /// Queue a pushed frame (backup chunks) for a connection on executor
     /// `origin`. Never waits; the caller keeps within the push window.
     pub fn push(&self, origin: usize, conn: ConnId, frame: Vec<u8>) {
-        self.outbox.borrow_mut()[origin].push((conn, Out::Push(frame)));
+        self.outbox.borrow_mut()[origin].push(Item::Conn(conn, Out::Push(frame)));
+    }
+
+    /// Queue news for the watches of executor `dest`. Never waits.
+    pub fn watch(&self, dest: usize, msg: WatchMsg) {
+        self.outbox.borrow_mut()[dest].push(Item::Watch(msg));
     }
 
     /// Wake the drain tasks of every executor that has queued responses.
@@ -262,15 +336,47 @@ impl Router {
     }
 
     fn dispatch(&self, items: Outgoing) {
-        let conns = self.conns.borrow();
-        for (conn, frame) in items {
-            if let Some(tx) = conns.get(&conn) {
-                // The connection admits at most CONN_INFLIGHT_MAX requests
-                // and the shard at most WATCH_PUSH_WINDOW unwritten pushes,
-                // so its queue cannot be full unless it is closing.
-                if tx.try_send(frame).is_err() {
-                    tracing::debug!(conn, "dropping response for a closing connection");
+        let mut fx = Effects::default();
+        for item in items {
+            match item {
+                Item::Conn(conn, out) => self.deliver(conn, out),
+                Item::Watch(msg) => {
+                    self.watches.borrow_mut().handle(msg, &mut fx);
+                    // In order: a watch's frames go out before the next
+                    // item's.
+                    self.effects(std::mem::take(&mut fx));
                 }
+            }
+        }
+    }
+
+    fn effects(&self, fx: Effects) {
+        for (conn, out) in fx.frames {
+            self.deliver(conn, out);
+        }
+        if fx.processed_bytes > 0 {
+            self.backlog.processed(self.me, fx.processed_bytes);
+        }
+        self.ring_watch_report();
+    }
+
+    fn ring_watch_report(&self) {
+        if self.watches.borrow().has_report() {
+            if let Some(bell) = &*self.watch_bell.borrow() {
+                // A full doorbell means the report task is already due.
+                let _ = bell.try_send(());
+            }
+        }
+    }
+
+    fn deliver(&self, conn: ConnId, out: Out) {
+        if let Some(tx) = self.conns.borrow().get(&conn) {
+            // The connection admits at most CONN_INFLIGHT_MAX requests and
+            // its watches at most WATCH_PUSH_WINDOW unwritten pushes (the
+            // backup BACKUP_PUSH_WINDOW), so its queue cannot be full
+            // unless it is closing.
+            if tx.try_send(out).is_err() {
+                tracing::debug!(conn, "dropping a frame for a closing connection");
             }
         }
     }

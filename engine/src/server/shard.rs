@@ -23,9 +23,10 @@
 //! loop: lease grants and revocations are log entries; the leader answers
 //! keep-alives from its own deadlines and, on each tick, proposes the
 //! revocation of expired leases; every applied write's events go to the
-//! watch hub, which pushes them to watching connections within a bounded
-//! window per connection and replays history to watches that fell behind.
-//! See `docs/watch-lease.md`.
+//! watch hub, which publishes them once to each executor holding watches
+//! (those filter, encode and push them to their connections) and answers
+//! the executors' history reads for watches that fell behind. See
+//! `docs/watch-lease.md`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -352,7 +353,12 @@ impl Shard {
         );
         // Deadlines restart at the full TTL, as etcd's do after a restart.
         leases.replace(&meta.leases, Instant::now());
-        let watches = WatchHub::new(router.clone());
+        let watches = WatchHub::new(
+            router.clone(),
+            shared.watch_backlog.clone(),
+            config.experimental_watch_publish_backlog_bytes,
+            shared.cores,
+        );
         let auth_store = match &meta.auth {
             Some(b) => crate::server::auth::AuthStore::decode(b).map_err(ShardError::Recovery)?,
             None => crate::server::auth::AuthStore::new(),
@@ -503,7 +509,7 @@ impl Shard {
         self.expire_leases();
         self.maintenance_tick(now);
         let header = self.header();
-        self.watches.tick(now, &header);
+        self.watches.tick(&header);
     }
 
     /// Auto compaction and corruption checks, on every tick.
@@ -789,15 +795,15 @@ impl Shard {
                     conn: msg.conn,
                 };
                 let conn = (msg.origin, msg.conn);
-                // Backup chunks are pushes too: they take their credit first.
-                let pushes_written = self.maint.written(conn, msg.pushes_written);
-                if pushes_written > 0 {
+                // Watch pushes are credited on the connection's executor;
+                // what is reported here are backup chunks.
+                self.maint.written(conn, msg.pushes_written);
+                if let Some(report) = msg.watch {
                     let header = self.header();
                     let mvcc = self.mvcc.borrow();
-                    self.watches.written(conn, pushes_written, &mvcc, &header);
+                    self.watches.report(msg.origin, report, &mvcc, &header);
                 }
                 if msg.closed {
-                    self.watches.closed(conn);
                     self.maint.closed(conn);
                     self.auth_conn_closed(conn);
                 } else if let Some(user) = msg.cert_user {
@@ -866,14 +872,8 @@ impl Shard {
             Class::KeepAlive if self.is_leader() => self.keep_alive(origin, req.id, &req.body),
             Class::Watch => {
                 let header = self.header();
-                let mvcc = self.mvcc.borrow();
-                self.watches.request(
-                    (origin.executor, origin.conn),
-                    req.id,
-                    &req.body,
-                    &mvcc,
-                    &header,
-                );
+                self.watches
+                    .request((origin.executor, origin.conn), req.id, &req.body, &header);
             }
             Class::Write | Class::KeepAlive => {
                 if self.corrupt() && corrupt::refused_when_corrupt(&req.body) {
@@ -1246,8 +1246,7 @@ impl Shard {
             // Watches continue after the last revision they could have seen,
             // reading the rest from the new index's history.
             let header = self.header();
-            let mvcc = self.mvcc.borrow();
-            self.watches.reset(seen_rev + 1, &mvcc, &header);
+            self.watches.reset(seen_rev + 1, &header);
         }
         self.log.install_snapshot(snap);
         let lsn = self
@@ -1411,7 +1410,7 @@ impl Shard {
             Ok((applied, events)) => {
                 if !events.is_empty() {
                     let header = self.header();
-                    self.watches.applied(&events, &header);
+                    self.watches.applied(events, &header);
                 }
                 Ok(applied)
             }

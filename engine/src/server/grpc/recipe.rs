@@ -353,9 +353,7 @@ impl<'c> RecipeWatch<'c> {
                 ));
             };
             let step = self.step(&d.frame);
-            if d.push {
-                self.c.session.pushes_written(1).await;
-            }
+            self.c.session.push_done(&d).await;
             match step? {
                 Some(found) if !found.1.is_empty() => return Ok(Some(found)),
                 _ => {}
@@ -400,9 +398,7 @@ impl<'c> RecipeWatch<'c> {
         // so that the shard's push window gets them back.
         self.c.session.forget(self.id);
         while let Some(d) = self.rx.recv().await {
-            if d.push {
-                self.c.session.pushes_written(1).await;
-            }
+            self.c.session.push_done(&d).await;
         }
         if let Some(w) = self.watch_id {
             let (id, f) = self.c.encode(|e, id| e.watch_cancel_request(id, w));

@@ -19,10 +19,13 @@ use crate::limits;
 use crate::server::route::{ConnId, Out, Router, ToShard};
 
 /// A frame from the shard, length prefix included, and whether it was a
-/// push (which the shard counts against its push window until reported).
+/// push (counted against a push window until reported with
+/// [`Session::push_done`]).
 pub struct Delivered {
     pub frame: Vec<u8>,
     pub push: bool,
+    /// A watch push: its window is this executor's.
+    watch: bool,
 }
 
 enum Waiter {
@@ -134,8 +137,18 @@ impl Session {
         self.waiting.borrow_mut().remove(&id);
     }
 
-    /// Tell the shard that `n` pushes left this connection's hands.
-    pub async fn pushes_written(&self, n: usize) {
+    /// The frame `d` left this connection's hands: if it was a push, its
+    /// window has room again.
+    pub async fn push_done(&self, d: &Delivered) {
+        if d.watch {
+            self.router.watch_pushes_written(self.conn, 1);
+        } else if d.push {
+            self.pushes_written(1).await;
+        }
+    }
+
+    /// Tell the shard that `n` backup pushes left this connection's hands.
+    async fn pushes_written(&self, n: usize) {
         let mut note = ToShard::requests(self.router.executor(), self.conn, Vec::new());
         note.pushes_written = n;
         let _ = self.router.send_to_shard(note).await;
@@ -167,12 +180,13 @@ impl Session {
 
     async fn sort_answers(self: Rc<Self>, out_rx: LocalReceiver<Out>) {
         while let Some(out) = out_rx.recv().await {
-            let (frame, push) = match out {
+            let (frame, push, watch) = match out {
                 Out::Answer(f) => {
                     self.slots.signal(1);
-                    (f, false)
+                    (f, false, false)
                 }
-                Out::Push(f) => (f, true),
+                Out::Push(f) => (f, true, false),
+                Out::WatchPush(f) => (f, true, true),
             };
             let id = match decode_response(&frame) {
                 Ok(r) => r.id,
@@ -192,12 +206,16 @@ impl Session {
             };
             let delivered = match waiter {
                 Some(Waiter::Once(tx)) => tx.try_send(frame).is_ok(),
-                Some(Waiter::Stream(q)) => q.try_send(Delivered { frame, push }).is_ok(),
+                Some(Waiter::Stream(q)) => q.try_send(Delivered { frame, push, watch }).is_ok(),
                 None => false,
             };
             if push && !delivered {
                 // Nobody will write it: its room in the window is free now.
-                self.pushes_written(1).await;
+                if watch {
+                    self.router.watch_pushes_written(self.conn, 1);
+                } else {
+                    self.pushes_written(1).await;
+                }
             }
         }
     }

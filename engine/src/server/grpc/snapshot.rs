@@ -70,9 +70,7 @@ pub async fn serve(
     // closes.
     session.forget(id);
     while let Some(d) = rx.recv().await {
-        if d.push {
-            session.pushes_written(1).await;
-        }
+        session.push_done(&d).await;
     }
     match result {
         Ok(true) => {
@@ -126,9 +124,7 @@ async fn relay(
             blob,
         });
         let written = write(send, msg).await.is_ok();
-        if d.push {
-            session.pushes_written(1).await;
-        }
+        session.push_done(&d).await;
         if !written {
             return Ok(false);
         }

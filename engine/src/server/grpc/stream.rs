@@ -314,9 +314,7 @@ async fn watch_writer(
                 alive = write(&mut send, msg).await.is_ok();
             }
         }
-        if d.push {
-            session.pushes_written(1).await;
-        }
+        session.push_done(&d).await;
     }
     alive.then_some(send)
 }
