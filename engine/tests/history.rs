@@ -1,249 +1,44 @@
 //! Watches, leases and multi-key txns on a 3-member cluster under faults,
 //! checked on the recorded history; plus the checkers' own tests on
-//! hand-made histories.
+//! hand-made histories (`history_util::sample`).
 //!
 //! Clients send multi-key txns (compare on mod revision, put and delete
 //! several keys), put keys with leases and revoke them or let them expire;
-//! watchers follow every key with `prev_kv` from "now" or from the start,
-//! resuming on another member whenever their stream ends. Meanwhile the
-//! leader is killed with SIGKILL, members are cut off, and random members
-//! are killed. Afterwards the store's history is read with a watch from
-//! the first revision on every member, and `history_util::check` holds
-//! every recording against it (see there for the exact rules).
+//! watchers follow every key with `prev_kv` from "now" or from an old
+//! revision, resuming on another member whenever their stream ends.
+//! Meanwhile the leader is killed with SIGKILL, members are cut off and
+//! stopped, random members are killed, a member is replaced by a new one
+//! (through a learner, or removed first), and a compactor compacts the
+//! store behind the workload. A recorder watch follows every revision
+//! (compaction never passes it); its stream is the history, and each
+//! member's own history from its compaction point on must equal it.
+//! `history_util::check` holds every recording against the history (see
+//! there for the exact rules).
 //!
 //! `CAIRN_HISTORY_SECS` sets the workload's duration (default 8 s),
-//! `CAIRN_HISTORY_SEED` the seed (default 1). A failure prints the seed.
+//! `CAIRN_HISTORY_SEED` the seed (default 1); `CAIRN_HISTORY_COMPACT=0`
+//! and `CAIRN_HISTORY_MEMBERSHIP=0` turn compaction and membership
+//! changes off. A failure prints the seed.
 
 mod common;
 mod history_util;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, Cluster};
+use common::{Client, Cluster, ProxiedCluster};
 use history_util::check::{self, Recorded, Report};
+use history_util::compact::{self, CompactLog};
+use history_util::nemesis::{self, Faults};
+use history_util::sample::{by_revision, sample, segment, Hist, Sample, L};
+use history_util::watch;
 use history_util::workload::{self, Shared};
-use history_util::{
-    Change, Event, Kv, LeaseEnd, LeaseRecord, Outcome, WatchSegment, WriteOp, WriteRecord, PREFIX,
-};
+use history_util::{Event, LeaseEnd, Outcome, RevRead, WatchSegment, WriteRecord, PREFIX};
 
 // ---- the checkers on hand-made histories ----
-
-/// Builds a history the way a store would, one revision at a time.
-struct Hist {
-    rev: i64,
-    state: BTreeMap<Vec<u8>, Kv>,
-    events: Vec<Event>,
-}
-
-impl Hist {
-    fn new() -> Hist {
-        Hist {
-            rev: 1,
-            state: BTreeMap::new(),
-            events: Vec::new(),
-        }
-    }
-
-    /// One revision: (key, value or None for a delete, lease).
-    fn commit(&mut self, changes: &[(&str, Option<&str>, i64)]) -> i64 {
-        self.rev += 1;
-        for (key, value, lease) in changes {
-            let key = key.as_bytes().to_vec();
-            let prev = self.state.get(&key).cloned();
-            let e = match value {
-                Some(v) => {
-                    let kv = Kv {
-                        key: key.clone(),
-                        value: v.as_bytes().to_vec(),
-                        create_revision: prev.as_ref().map_or(self.rev, |p| p.create_revision),
-                        mod_revision: self.rev,
-                        version: prev.as_ref().map_or(0, |p| p.version) + 1,
-                        lease: *lease,
-                    };
-                    self.state.insert(key, kv.clone());
-                    Event {
-                        put: true,
-                        kv,
-                        prev,
-                    }
-                }
-                None => {
-                    if prev.is_none() {
-                        continue;
-                    }
-                    self.state.remove(&key);
-                    let kv = Kv {
-                        key,
-                        mod_revision: self.rev,
-                        ..Kv::default()
-                    };
-                    Event {
-                        put: false,
-                        kv,
-                        prev,
-                    }
-                }
-            };
-            self.events.push(e);
-        }
-        self.rev
-    }
-}
-
-fn ch(key: &str, value: Option<&str>) -> Change {
-    Change {
-        key: key.as_bytes().to_vec(),
-        value: value.map(|v| v.as_bytes().to_vec()),
-    }
-}
-
-fn txn(
-    client: usize,
-    compares: &[(&str, i64)],
-    success: Vec<Change>,
-    failure: Vec<Change>,
-    outcome: Outcome,
-    revision: i64,
-    succeeded: bool,
-) -> WriteRecord {
-    WriteRecord {
-        client,
-        op: WriteOp::Txn {
-            compares: compares
-                .iter()
-                .map(|(k, r)| (k.as_bytes().to_vec(), *r))
-                .collect(),
-            success,
-            failure,
-        },
-        outcome,
-        revision,
-        succeeded,
-    }
-}
-
-fn lease_put(key: &str, value: &str, lease: i64, revision: i64) -> WriteRecord {
-    WriteRecord {
-        client: 2,
-        op: WriteOp::Put {
-            key: key.as_bytes().to_vec(),
-            value: value.as_bytes().to_vec(),
-            lease,
-        },
-        outcome: Outcome::Ok,
-        revision,
-        succeeded: false,
-    }
-}
-
-const L: i64 = 0x10;
-
-/// A small run: two txns (one per branch), an unknown txn that happened
-/// (its delete of an absent key leaves no event), one that did not, two
-/// lease puts and the lease's revoke; two watchers.
-struct Sample {
-    hist: Hist,
-    writes: Vec<WriteRecord>,
-    leases: Vec<LeaseRecord>,
-}
-
-fn sample() -> Sample {
-    let mut h = Hist::new();
-    let r2 = h.commit(&[("h/k/0", Some("t0.1.0"), 0), ("h/k/1", Some("t0.1.1"), 0)]);
-    let r3 = h.commit(&[("h/f/1", Some("t1.1.f"), 0)]);
-    h.commit(&[
-        ("h/k/0", None, 0),
-        ("h/k/2", Some("t0.2.1"), 0),
-        ("h/k/3", None, 0),
-    ]);
-    let r5 = h.commit(&[("h/l/10/0", Some("l2.1.0"), L)]);
-    let r6 = h.commit(&[("h/l/10/1", Some("l2.1.1"), L)]);
-    let r7 = h.commit(&[("h/l/10/0", None, 0), ("h/l/10/1", None, 0)]);
-    let writes = vec![
-        txn(
-            0,
-            &[("h/k/0", 0), ("h/k/1", 0)],
-            vec![ch("h/k/0", Some("t0.1.0")), ch("h/k/1", Some("t0.1.1"))],
-            vec![ch("h/f/0", Some("t0.1.f"))],
-            Outcome::Ok,
-            r2,
-            true,
-        ),
-        txn(
-            1,
-            &[("h/k/0", 0)],
-            vec![ch("h/k/0", Some("t1.1.0"))],
-            vec![ch("h/f/1", Some("t1.1.f"))],
-            Outcome::Ok,
-            r3,
-            false,
-        ),
-        txn(
-            0,
-            &[("h/k/0", r2), ("h/k/2", 0)],
-            vec![
-                ch("h/k/0", None),
-                ch("h/k/2", Some("t0.2.1")),
-                ch("h/k/3", None),
-            ],
-            vec![ch("h/f/0", Some("t0.2.f"))],
-            Outcome::Unknown,
-            0,
-            false,
-        ),
-        txn(
-            1,
-            &[("h/k/1", 0)],
-            vec![ch("h/k/1", Some("t1.2.0"))],
-            vec![ch("h/f/1", Some("t1.2.f"))],
-            Outcome::Unknown,
-            0,
-            false,
-        ),
-        lease_put("h/l/10/0", "l2.1.0", L, r5),
-        lease_put("h/l/10/1", "l2.1.1", L, r6),
-    ];
-    let leases = vec![LeaseRecord {
-        client: 2,
-        lease: L,
-        end: LeaseEnd::Revoked,
-        revoke_revision: Some(r7),
-        read_revision: r7,
-        keys_left: Vec::new(),
-    }];
-    Sample {
-        hist: h,
-        writes,
-        leases,
-    }
-}
-
-fn segment(watcher: usize, start: i64, responses: Vec<Vec<Event>>) -> WatchSegment {
-    WatchSegment {
-        watcher,
-        member: 0,
-        start_revision: start,
-        responses,
-        ended: "test".into(),
-    }
-}
-
-/// The events of revisions `from..=to`, one response per revision.
-fn by_revision(h: &Hist, from: i64, to: i64) -> Vec<Vec<Event>> {
-    (from..=to)
-        .map(|r| {
-            h.events
-                .iter()
-                .filter(|e| e.revision() == r)
-                .cloned()
-                .collect()
-        })
-        .filter(|v: &Vec<Event>| !v.is_empty())
-        .collect()
-}
 
 fn run(s: &Sample, history: &[Event], watches: &[WatchSegment]) -> Report {
     check::check(&Recorded {
@@ -253,6 +48,8 @@ fn run(s: &Sample, history: &[Event], watches: &[WatchSegment]) -> Report {
         writes: &s.writes,
         leases: &s.leases,
         watches,
+        compactions: &[],
+        rev_reads: &[],
     })
 }
 
@@ -447,6 +244,70 @@ fn checker_finds_lease_keys_outliving_their_lease() {
     assert_found(&rep, "deleted again (first at 7)");
 }
 
+#[test]
+fn checker_accepts_watches_canceled_for_compaction_and_finds_wrong_cancels() {
+    let s = sample();
+    let compactions = [4];
+    let mut canceled = segment(0, 2, by_revision(&s.hist, 2, 3));
+    canceled.compacted = 4;
+    // The chain resumes after the compact revision.
+    let resumed = segment(0, 5, by_revision(&s.hist, 5, 7));
+    let at_3: Vec<Event> = s
+        .hist
+        .events
+        .iter()
+        .filter(|e| e.revision() <= 3)
+        .cloned()
+        .collect();
+    let reads = [RevRead {
+        revision: 3,
+        kvs: check::final_state(&at_3),
+    }];
+    let with = |watches: &[WatchSegment], reads: &[RevRead]| {
+        check::check(&Recorded {
+            history: &s.hist.events,
+            first_revision: 2,
+            final_revision: s.hist.rev,
+            writes: &s.writes,
+            leases: &s.leases,
+            watches,
+            compactions: &compactions,
+            rev_reads: reads,
+        })
+    };
+    let rep = with(&[canceled.clone(), resumed.clone()], &reads);
+    assert!(rep.problems.is_empty(), "{:#?}", rep.problems);
+    assert_eq!((rep.watches_compacted, rep.rev_reads_checked), (1, 1));
+    assert!(check::check_watcher_chain(&[&canceled, &resumed], Some(7)).is_empty());
+
+    // A compact revision no compaction asked for.
+    let mut unknown = canceled.clone();
+    unknown.compacted = 5;
+    assert_found(&with(&[unknown], &[]), "canceled for a compaction at 5");
+    // Canceled although the next revision it needed was kept.
+    let mut early = segment(0, 2, by_revision(&s.hist, 2, 4));
+    early.compacted = 4;
+    assert_found(&with(&[early], &[]), "after receiving up to 4");
+    // Resumed at the compact revision itself, or with a hole after it.
+    for start in [4, 6] {
+        let hole = segment(0, start, by_revision(&s.hist, start, 7));
+        let chain = check::check_watcher_chain(&[&canceled, &hole], None);
+        assert!(
+            chain[0].contains(&format!(
+                "resumed at revision {start} after receiving up to 3"
+            )),
+            "{chain:?}"
+        );
+    }
+    // A read at a compaction point that is not the history's state there.
+    let mut wrong = reads[0].clone();
+    wrong.kvs.pop();
+    assert_found(
+        &with(&[], &[wrong]),
+        "a read at revision 3 (a compaction point) returned",
+    );
+}
+
 // ---- findings ----
 
 /// Finding 7 in docs/reliability.md (fixed): the leader answered
@@ -511,67 +372,88 @@ const LEASE_CLIENTS: usize = 2;
 const WATCHERS: usize = 3;
 
 #[test]
-fn watches_leases_and_txns_under_kills_and_partitions() {
+fn watches_leases_and_txns_under_kills_partitions_compaction_and_member_changes() {
     let secs = env_u64("CAIRN_HISTORY_SECS", 8);
     let seed = env_u64("CAIRN_HISTORY_SEED", 1);
-    println!("history: seed {seed}, {secs} s (CAIRN_HISTORY_SEED / CAIRN_HISTORY_SECS)");
+    let compaction = env_u64("CAIRN_HISTORY_COMPACT", 1) != 0;
+    let faults = Faults {
+        membership: env_u64("CAIRN_HISTORY_MEMBERSHIP", 1) != 0,
+    };
+    println!(
+        "history: seed {seed}, {secs} s, compaction {}, membership changes {} \
+         (CAIRN_HISTORY_SEED / CAIRN_HISTORY_SECS / CAIRN_HISTORY_COMPACT / \
+         CAIRN_HISTORY_MEMBERSHIP)",
+        on_off(compaction),
+        on_off(faults.membership)
+    );
     let pc = Arc::new(Mutex::new(Cluster::start_with_proxies(3, &[])));
-    let addrs: Vec<_> = pc
-        .lock()
-        .unwrap()
-        .cluster
-        .members
-        .iter()
-        .map(|m| m.addr)
-        .collect();
+    let addrs = member_addrs(&pc.lock().unwrap());
     let (r0, _) = workload::read_prefix_retry(&addrs, PREFIX).expect("initial read");
     let first_revision = r0 + 1;
-    let sh = Arc::new(Shared::new(addrs.clone()));
+    let sh = Arc::new(Shared::new(addrs));
     let until = Instant::now() + Duration::from_secs(secs);
 
-    let txns: Vec<_> = (0..TXN_CLIENTS)
-        .map(|i| {
-            let sh = sh.clone();
-            std::thread::spawn(move || workload::txn_client(i, seed, &sh))
-        })
-        .collect();
-    let leases: Vec<_> = (0..LEASE_CLIENTS)
-        .map(|i| {
-            let sh = sh.clone();
-            std::thread::spawn(move || workload::lease_client(TXN_CLIENTS + i, seed, &sh))
-        })
-        .collect();
+    let spawn = |f: Box<dyn FnOnce(&Shared) -> Out + Send>| {
+        let sh = sh.clone();
+        std::thread::spawn(move || f(&sh))
+    };
+    let recorder = spawn(Box::new(move |sh| {
+        Out::Watch(watch::recorder(sh, first_revision))
+    }));
+    let mut threads = Vec::new();
+    for i in 0..TXN_CLIENTS {
+        threads.push(spawn(Box::new(move |sh| {
+            Out::Writes(workload::txn_client(i, seed, sh))
+        })));
+    }
+    for i in 0..LEASE_CLIENTS {
+        threads.push(spawn(Box::new(move |sh| {
+            Out::Leases(workload::lease_client(TXN_CLIENTS + i, seed, sh))
+        })));
+    }
+    if compaction {
+        threads.push(spawn(Box::new(move |sh| {
+            Out::Compact(compact::compactor(seed, sh, first_revision))
+        })));
+    }
     let watchers: Vec<_> = (0..WATCHERS)
         .map(|i| {
-            let sh = sh.clone();
-            std::thread::spawn(move || workload::watcher(i, seed, &sh, first_revision))
+            spawn(Box::new(move |sh| {
+                Out::Watch(watch::watcher(i, seed, sh, first_revision))
+            }))
         })
         .collect();
-    let faults = workload::nemesis(&pc, seed, until);
+    let nem = nemesis::nemesis(&pc, &sh, seed, until, faults);
     while Instant::now() < until {
         std::thread::sleep(Duration::from_millis(100));
     }
     sh.stop.store(true, Ordering::SeqCst);
-    let mut writes: Vec<WriteRecord> = txns
-        .into_iter()
-        .flat_map(|h| h.join().expect("txn client"))
-        .collect();
+    let mut writes: Vec<WriteRecord> = Vec::new();
     let mut lease_records = Vec::new();
-    let mut problems = Vec::new();
+    let mut problems = nem.problems.clone();
     let (mut ttl_pending, mut ttl_pending_with_keys) = (0, 0);
-    for h in leases {
-        let log = h.join().expect("lease client");
-        ttl_pending += log.ttl_pending_seen;
-        ttl_pending_with_keys += log.ttl_pending_with_keys;
-        writes.extend(log.writes);
-        lease_records.extend(log.leases);
-        problems.extend(log.problems);
+    let mut clog = CompactLog::default();
+    for h in threads {
+        match h.join().expect("client thread") {
+            Out::Writes(w) => writes.extend(w),
+            Out::Leases(log) => {
+                ttl_pending += log.ttl_pending_seen;
+                ttl_pending_with_keys += log.ttl_pending_with_keys;
+                writes.extend(log.writes);
+                lease_records.extend(log.leases);
+                problems.extend(log.problems);
+            }
+            Out::Compact(log) => clog = log,
+            Out::Watch(_) => unreachable!("no watcher among the clients"),
+        }
     }
+    problems.extend(clog.problems.iter().cloned());
 
     // Nothing writes any more: every member's linearizable read gives the
     // final revision.
     let pc = pc.lock().unwrap();
     pc.cluster.wait_leader(Duration::from_secs(20));
+    let addrs = member_addrs(&pc);
     let mut states = Vec::new();
     for a in &addrs {
         match workload::read_prefix_retry(&[*a], PREFIX) {
@@ -581,40 +463,49 @@ fn watches_leases_and_txns_under_kills_and_partitions() {
     }
     let final_revision = states.iter().map(|s| s.0).max().unwrap_or(0);
     sh.final_revision.store(final_revision, Ordering::SeqCst);
-    let segments: Vec<WatchSegment> = watchers
-        .into_iter()
-        .flat_map(|h| h.join().expect("watcher"))
-        .collect();
+    let watch_segments = |h: std::thread::JoinHandle<Out>| match h.join().expect("watcher") {
+        Out::Watch(s) => s,
+        _ => unreachable!("a watcher returns its streams"),
+    };
+    let segments: Vec<WatchSegment> = watchers.into_iter().flat_map(watch_segments).collect();
 
-    let histories: Vec<Vec<Event>> = addrs
+    // The recorder's streams are the history; each member's own, from its
+    // compaction point on, must be the same.
+    let recorded = watch_segments(recorder);
+    let refs: Vec<&WatchSegment> = recorded.iter().collect();
+    for p in check::check_watcher_chain(&refs, Some(final_revision)) {
+        problems.push(format!("recorder: {p}"));
+    }
+    if let Some(s) = recorded.iter().find(|s| s.compacted > 0) {
+        problems.push(format!("recorder: a stream was compacted: {}", s.ended));
+    }
+    let history: Vec<Event> = recorded
         .iter()
-        .filter_map(
-            |a| match workload::read_history(*a, first_revision, final_revision) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    problems.push(e);
-                    None
-                }
-            },
-        )
+        .flat_map(WatchSegment::events)
+        .filter(|e| e.revision() <= final_revision)
+        .cloned()
         .collect();
-    assert!(
-        !histories.is_empty(),
-        "seed {seed}: no member returned its history: {problems:#?}"
-    );
-    let history = &histories[0];
-    for h in histories.iter().skip(1) {
-        if let Some(d) = check::compare_histories(history, h) {
-            problems.push(format!("the members' histories differ: {d}"));
+    let mut read_from = Vec::new();
+    for a in &addrs {
+        match watch::read_history(*a, first_revision, final_revision) {
+            Ok((from, h)) => {
+                read_from.push(from);
+                let at = history.partition_point(|e| e.revision() < from);
+                if let Some(d) = check::compare_histories(&history[at..], &h) {
+                    problems.push(format!(
+                        "{a}'s history from revision {from} is not the recorded one: {d}"
+                    ));
+                }
+            }
+            Err(e) => problems.push(e),
         }
     }
-    let replayed = check::final_state(history);
-    for (i, (rev, kvs)) in states.iter().enumerate() {
+    let replayed = check::final_state(&history);
+    for (a, (rev, kvs)) in addrs.iter().zip(&states) {
         if *rev != final_revision || *kvs != replayed {
             problems.push(format!(
-                "m{}: state at revision {rev} is not the replayed history's (revision \
+                "{a}: state at revision {rev} is not the replayed history's (revision \
                  {final_revision}): {} keys against {}",
-                i + 1,
                 kvs.len(),
                 replayed.len()
             ));
@@ -635,12 +526,14 @@ fn watches_leases_and_txns_under_kills_and_partitions() {
     }
 
     let rep = check::check(&Recorded {
-        history,
+        history: &history,
         first_revision,
         final_revision,
         writes: &writes,
         leases: &lease_records,
         watches: &segments,
+        compactions: &clog.attempts,
+        rev_reads: &clog.reads,
     });
     problems.extend(rep.problems.iter().cloned());
     let mut chains: BTreeMap<usize, Vec<&WatchSegment>> = BTreeMap::new();
@@ -657,10 +550,10 @@ fn watches_leases_and_txns_under_kills_and_partitions() {
     }
     for (&id, segs) in &chains {
         // Only each thread's last chain was asked to reach the end.
-        let thread = id / workload::WATCH_CHAINS_MAX;
+        let thread = id / watch::WATCH_CHAINS_MAX;
         let last = chains
             .keys()
-            .filter(|k| *k / workload::WATCH_CHAINS_MAX == thread)
+            .filter(|k| *k / watch::WATCH_CHAINS_MAX == thread)
             .max()
             == Some(&id);
         problems.extend(check::check_watcher_chain(
@@ -690,13 +583,27 @@ fn watches_leases_and_txns_under_kills_and_partitions() {
         ttl_pending_with_keys,
     );
     println!(
-        "history: {} watch streams in {} chains, {} watch events checked; {} acknowledged writes verified; \
-         faults: {}",
+        "history: compactions: {} asked, {} acknowledged ({} physical), last to {:?}; \
+         {} reads below refused as compacted, {} reads at the compaction point checked; \
+         members' histories read from revisions {read_from:?}; {} recorder streams",
+        clog.attempts.len(),
+        clog.acked,
+        clog.physical,
+        clog.attempts.last(),
+        clog.refused_below,
+        rep.rev_reads_checked,
+        recorded.len(),
+    );
+    println!(
+        "history: {} watch streams in {} chains ({} canceled for compaction), {} watch events \
+         checked; {} acknowledged writes verified; {} membership changes; faults: {}",
         segments.len(),
         chains.len(),
+        rep.watches_compacted,
         rep.watch_events_checked,
         rep.acked_verified,
-        faults.join(", ")
+        nem.membership_changes,
+        nem.faults.join(", ")
     );
     assert!(
         problems.is_empty(),
@@ -704,4 +611,24 @@ fn watches_leases_and_txns_under_kills_and_partitions() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// What a workload thread returns.
+enum Out {
+    Writes(Vec<WriteRecord>),
+    Leases(workload::LeaseLog),
+    Compact(CompactLog),
+    Watch(Vec<WatchSegment>),
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn member_addrs(pc: &ProxiedCluster) -> Vec<SocketAddr> {
+    pc.cluster.members.iter().map(|m| m.addr).collect()
 }

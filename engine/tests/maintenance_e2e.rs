@@ -1,8 +1,9 @@
 //! Day-2 operations on real `cairn` processes: backups streamed with
 //! `Maintenance.Snapshot`, `cairn snapshot restore` into new clusters
 //! (single member and disaster recovery of three), the backup's integrity
-//! checks, the quota cycle (NOSPACE → compact → defragment → disarm) and
-//! automatic compaction.
+//! checks, the quota cycle (NOSPACE → compact → defragment → disarm),
+//! automatic compaction, and the CORRUPT alarm: raised by the corruption
+//! check, kept across a snapshot and a restart.
 
 mod common;
 
@@ -472,7 +473,12 @@ fn revision_mode_auto_compaction_keeps_the_last_revisions() {
 /// Every alarm the member reports: (member id, type).
 fn alarms(c: &mut Client) -> Vec<(u64, rpc::AlarmType)> {
     alarm(c, rpc::AlarmAction::Get);
-    let view = decode_response(&c.frame).unwrap();
+    listed(&c.frame)
+}
+
+/// The alarms in an alarm response.
+fn listed(frame: &[u8]) -> Vec<(u64, rpc::AlarmType)> {
+    let view = decode_response(frame).unwrap();
     match view.body {
         Ok(ResponseBodyView::Alarm(a)) => a
             .alarms()
@@ -556,4 +562,139 @@ fn a_divergent_member_raises_corrupt_and_writes_stop() {
     };
     assert!(!status.success());
     m.child = None;
+}
+
+/// Starts `m` as `Server::spawn` does, at log level info with its log in
+/// `log`, so the test can read what the member did at start-up.
+fn spawn_logged(m: &mut Server, log: &Path) {
+    let client_url = format!("http://{}", m.addr);
+    let peer_url = format!("http://127.0.0.1:{}", m.peer_port);
+    let file = std::fs::File::create(log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["--name", &m.name, "--no-pin", "--cores", "2"])
+        .args(["--log-level", "info"])
+        .arg("--data-dir")
+        .arg(&m.data_dir)
+        .args(["--listen-client-urls", &client_url])
+        .args(["--advertise-client-urls", &client_url])
+        .args(["--listen-peer-urls", &peer_url])
+        .args(["--initial-advertise-peer-urls", &peer_url])
+        .args(&m.extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("start cairn");
+    m.child = Some(child);
+}
+
+/// Polls `addr` until its alarm list is `want`.
+fn wait_alarms(addr: std::net::SocketAddr, want: &[(u64, rpc::AlarmType)], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(mut c) = Client::connect(addr) {
+            let id = c.id();
+            let f = c
+                .enc
+                .alarm_request(id, rpc::AlarmAction::Get, 0, rpc::AlarmType::NoSpace)
+                .to_vec();
+            // A member still starting may answer with an error, or not at all.
+            if let Ok(common::Reply { error: None, .. }) = c.call(f) {
+                last = listed(&c.frame);
+                if last == want {
+                    return;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: {addr} lists {last:?}, not {want:?}");
+}
+
+/// The CORRUPT alarm is replicated state kept in every snapshot: once the
+/// log entry that raised it lies behind each member's snapshot it is never
+/// replayed again, so after a restart only the snapshot can bring it back.
+/// Every member snapshots after the alarm (a `Defragment` writes a
+/// snapshot now), the whole cluster restarts with the corruption check
+/// off (nothing could raise the alarm again), and the alarm must still be
+/// listed and still stop writes.
+#[test]
+fn a_corrupt_alarm_survives_a_snapshot_and_a_restart() {
+    let check = ["--experimental-corrupt-check-time", "300ms"];
+    let mut cluster = common::Cluster::start(3, &check);
+    let leader = cluster.wait_leader(Duration::from_secs(10));
+    let mut c = Client::connect(cluster.members[leader].addr).unwrap();
+    c.put_many(&keys(100), 50);
+
+    let bad = (leader + 1) % 3;
+    let bad_id = {
+        let mut b = Client::connect(cluster.members[bad].addr).unwrap();
+        b.status().unwrap().member_id
+    };
+    let m = &mut cluster.members[bad];
+    m.stop();
+    m.extra
+        .push("--experimental-test-inject-divergent-kv=key/00001=evil".into());
+    m.spawn();
+    let want = vec![(bad_id, rpc::AlarmType::Corrupt)];
+    for m in &cluster.members {
+        wait_alarms(m.addr, &want, "the check raises CORRUPT");
+    }
+
+    // Every member writes a snapshot that holds the alarm.
+    for m in &cluster.members {
+        let mut c = Client::connect_retry(m.addr, Duration::from_secs(10));
+        let id = c.id();
+        let f = c.enc.defragment_request(id).to_vec();
+        let r = c.call(f).unwrap();
+        assert!(r.error.is_none(), "defragment {}: {:?}", m.name, r.error);
+    }
+
+    // Restart everyone without the check and without the divergent write.
+    for m in &mut cluster.members {
+        m.stop();
+    }
+    let logs = tempfile::tempdir().unwrap();
+    for m in &mut cluster.members {
+        m.extra.retain(|a| {
+            !a.starts_with("--experimental-test-inject-divergent-kv")
+                && !check.contains(&a.as_str())
+        });
+        spawn_logged(m, &logs.path().join(format!("{}.log", m.name)));
+    }
+    cluster.wait_leader(Duration::from_secs(20));
+    for m in &cluster.members {
+        wait_alarms(m.addr, &want, "the alarm after the restart");
+        let log = std::fs::read_to_string(logs.path().join(format!("{}.log", m.name))).unwrap();
+        assert!(
+            log.contains("loaded snapshot"),
+            "{} did not start from a snapshot; its log:\n{log}",
+            m.name
+        );
+    }
+
+    let mut b = Client::connect_retry(cluster.members[bad].addr, Duration::from_secs(10));
+    assert_eq!(
+        b.put(b"more", b"data").unwrap_err(),
+        "etcdserver: corrupt cluster",
+        "the restarted member still refuses writes"
+    );
+    // Disarming is still possible, and lifts the refusal.
+    let id = b.id();
+    let f = b
+        .enc
+        .alarm_request(
+            id,
+            rpc::AlarmAction::Deactivate,
+            bad_id,
+            rpc::AlarmType::Corrupt,
+        )
+        .to_vec();
+    let r = b.call(f).unwrap();
+    assert!(r.error.is_none(), "disarm: {:?}", r.error);
+    for m in &cluster.members {
+        wait_alarms(m.addr, &[], "disarmed");
+    }
+    b.put_retry(b"more", b"data", Duration::from_secs(10))
+        .unwrap();
 }

@@ -717,3 +717,11 @@ impl Server {
         }
     }
 }
+
+impl Cluster {
+    /// Keep `dir` (the data dir of a member added at run time) until the
+    /// cluster is dropped, after its members.
+    pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
+        self._dirs.push(dir);
+    }
+}

@@ -20,11 +20,16 @@
 //!   acknowledged revision or readable afterwards.
 //! - **Watches**: every stream equals the history from its start revision
 //!   (same events, same order, `prev_kv` included): no gap, no repeat, no
-//!   revision split across two responses.
+//!   revision split across two responses. A stream may end canceled for
+//!   compaction only with a compact revision some compaction asked for, at
+//!   or above the next revision it needed (cairn refuses a watch from the
+//!   compaction revision itself); its chain resumes right after it.
+//! - **Compaction**: a read at a compaction point returns the replayed
+//!   state at that revision.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Change, Event, Kv, LeaseRecord, Outcome, WatchSegment, WriteOp, WriteRecord};
+use super::{Change, Event, Kv, LeaseRecord, Outcome, RevRead, WatchSegment, WriteOp, WriteRecord};
 
 /// What the checkers found, and how much they looked at.
 #[derive(Debug, Default)]
@@ -39,6 +44,10 @@ pub struct Report {
     pub unknown_applied: usize,
     pub unknown_not_applied: usize,
     pub watch_events_checked: usize,
+    /// Streams canceled for compaction, accepted.
+    pub watches_compacted: usize,
+    /// Reads at compaction points compared with the replayed state.
+    pub rev_reads_checked: usize,
 }
 
 /// Everything recorded in one run.
@@ -53,6 +62,10 @@ pub struct Recorded<'a> {
     pub writes: &'a [WriteRecord],
     pub leases: &'a [LeaseRecord],
     pub watches: &'a [WatchSegment],
+    /// Every revision a compaction was asked for, whatever its outcome.
+    pub compactions: &'a [i64],
+    /// Reads at compaction points.
+    pub rev_reads: &'a [RevRead],
 }
 
 fn s(b: &[u8]) -> String {
@@ -157,6 +170,10 @@ pub fn check(r: &Recorded<'_>) -> Report {
     let mut applied_at: Vec<Option<i64>> = vec![None; r.writes.len()];
     let mut state: BTreeMap<Vec<u8>, Kv> = BTreeMap::new();
     let mut leases: HashMap<i64, LeaseLife> = HashMap::new();
+    let mut rev_reads: HashMap<i64, Vec<&RevRead>> = HashMap::new();
+    for rr in r.rev_reads {
+        rev_reads.entry(rr.revision).or_default().push(rr);
+    }
 
     // The history, one revision at a time.
     let mut groups: Vec<&[Event]> = r
@@ -193,6 +210,17 @@ pub fn check(r: &Recorded<'_>) -> Report {
             &mut applied_at,
             &mut rep,
         );
+        for rr in rev_reads.remove(&rev).unwrap_or_default() {
+            rep.rev_reads_checked += 1;
+            if !rr.kvs.iter().eq(state.values()) {
+                rep.problems.push(format!(
+                    "a read at revision {rev} (a compaction point) returned {:?}, the history \
+                     has {:?}",
+                    rr.kvs,
+                    state.values().collect::<Vec<_>>()
+                ));
+            }
+        }
     }
     if expected_rev <= r.final_revision {
         rep.problems.push(format!(
@@ -206,6 +234,21 @@ pub fn check(r: &Recorded<'_>) -> Report {
     check_leases(r, &leases, &mut rep);
     for seg in r.watches {
         check_watch(r.history, seg, &mut rep);
+        if seg.compacted > 0 {
+            rep.watches_compacted += 1;
+            if !r.compactions.contains(&seg.compacted) || seg.last_revision() >= seg.compacted {
+                rep.problems.push(format!(
+                    "watcher {} on m{} from revision {}: canceled for a compaction at {} after \
+                     receiving up to {} (compactions asked for: {:?})",
+                    seg.watcher,
+                    seg.member + 1,
+                    seg.start_revision,
+                    seg.compacted,
+                    seg.last_revision(),
+                    r.compactions
+                ));
+            }
+        }
     }
     rep
 }
@@ -463,18 +506,25 @@ pub fn final_state(history: &[Event]) -> Vec<Kv> {
 }
 
 /// One chain of a watcher's streams: each resumes right after the previous
-/// one, and, for the chain that was still running at the end, the last
-/// reached `final_revision`.
+/// one (after its compact revision after a cancellation for compaction),
+/// and, for the chain that was still running at the end, the last reached
+/// `final_revision`.
 pub fn check_watcher_chain(segs: &[&WatchSegment], final_revision: Option<i64>) -> Vec<String> {
     let mut problems = Vec::new();
     for pair in segs.windows(2) {
         let (a, b) = (pair[0], pair[1]);
-        if b.start_revision != a.last_revision() + 1 {
+        let next = if a.compacted > 0 {
+            a.compacted + 1
+        } else {
+            a.last_revision() + 1
+        };
+        if b.start_revision != next {
             problems.push(format!(
-                "watcher {}: resumed at revision {} after receiving up to {}",
+                "watcher {}: resumed at revision {} after receiving up to {} ({})",
                 b.watcher,
                 b.start_revision,
-                a.last_revision()
+                a.last_revision(),
+                a.ended
             ));
         }
     }

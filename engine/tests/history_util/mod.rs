@@ -1,13 +1,20 @@
 //! A history workload for watches, leases and multi-key txns, and the
 //! checkers that judge what it recorded (used by `tests/history.rs`).
 //!
-//! The workload ([`workload`]) records three kinds of things: the writes
+//! The workload ([`workload`], [`watch`]) records three kinds of things: the writes
 //! clients sent (txns and lease puts) with their outcome, how each lease
 //! ended (revoked or expired) and what a read saw right after, and every
-//! watch stream the watchers received. After the run, the test reads the
-//! store's complete history with a watch from revision 1 on every member.
-//! The checker ([`check`]) replays that history key by key and holds
-//! every recording against it.
+//! watch stream the watchers received. The checker ([`check`]) replays the
+//! store's history revision by revision and holds every recording against
+//! it.
+//!
+//! A compactor ([`compact`]) compacts the store behind the workload and
+//! reads around the compaction point; the fault injector also replaces
+//! members at run time ([`members`]). Since compaction removes the early
+//! history, a *recorder* watch follows every revision through the run, and
+//! the compactor never compacts past what it has received: the recorder's
+//! stream is the history the checkers replay, and each member's own
+//! history from the compaction point on must equal it.
 //!
 //! Every value written is unique (client, operation and position are in
 //! it), so a put event names the operation that wrote it even when the
@@ -16,6 +23,11 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod compact;
+pub mod members;
+pub mod nemesis;
+pub mod sample;
+pub mod watch;
 pub mod workload;
 
 use std::fmt;
@@ -215,6 +227,9 @@ pub struct WatchSegment {
     pub responses: Vec<Vec<Event>>,
     /// Why it ended (connection lost, idle, caught up).
     pub ended: String,
+    /// The compact revision of a cancellation because the next revision
+    /// the stream needed was compacted; 0 otherwise.
+    pub compacted: i64,
 }
 
 impl WatchSegment {
@@ -228,6 +243,14 @@ impl WatchSegment {
             .last()
             .map_or(self.start_revision - 1, Event::revision)
     }
+}
+
+/// A linearizable read of every key of the workload at an old revision
+/// (the revision a compaction kept), and what it returned.
+#[derive(Clone, Debug)]
+pub struct RevRead {
+    pub revision: i64,
+    pub kvs: Vec<Kv>,
 }
 
 /// A decoded watch response, owned.

@@ -1,4 +1,4 @@
-//! The clients, watchers and fault injector of the history test. Each runs
+//! The clients of the history test (txns and leases). Each runs
 //! on its own thread over the blocking test client, talks to random
 //! members, and records what it saw; none of them judges anything.
 
@@ -9,18 +9,16 @@ use std::time::{Duration, Instant};
 
 use cairn_wire::{
     rpc, CompareParams, DeleteRangeParams, PutParams, RangeParams, RequestOpParams, TxnParams,
-    WatchCreateParams,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    lease_key_prefix, prefix_end, range_kvs, watch_frame, Change, Event, Kv, LeaseEnd, LeaseRecord,
-    Outcome, WatchSegment, WriteOp, WriteRecord, FAIL_PREFIX, PREFIX, TXN_PREFIX,
+    lease_key_prefix, prefix_end, range_kvs, Change, Kv, LeaseEnd, LeaseRecord, Outcome, WriteOp,
+    WriteRecord, FAIL_PREFIX, TXN_PREFIX,
 };
-use crate::common::proxy::Mode;
-use crate::common::{Client, LeaseReply, ProxiedCluster, Reply};
+use crate::common::{Client, LeaseReply, Reply};
 
 /// A client gives up on an answer after this long and records the
 /// operation as unknown; longer than an election.
@@ -37,27 +35,52 @@ pub const LEASES_OPEN_MAX: usize = 3;
 /// What the threads share: where the members are, when to stop, and the
 /// revision the watchers must reach once the writers are done.
 pub struct Shared {
-    pub addrs: Vec<SocketAddr>,
+    /// The client addresses of the voting members; membership changes
+    /// replace them while the clients run.
+    addrs: Mutex<Vec<SocketAddr>>,
     pub stop: AtomicBool,
     /// 0 until the writers are done and the final revision is known.
     pub final_revision: AtomicI64,
+    /// The last revision the recorder received: the compactor stays at or
+    /// below the next one.
+    pub recorded: AtomicI64,
 }
 
 impl Shared {
     pub fn new(addrs: Vec<SocketAddr>) -> Shared {
         Shared {
-            addrs,
+            addrs: Mutex::new(addrs),
             stop: AtomicBool::new(false),
             final_revision: AtomicI64::new(0),
+            recorded: AtomicI64::new(0),
         }
     }
 
-    fn stopped(&self) -> bool {
+    /// The members' client addresses now.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stop sending clients to `addr` (a member about to be removed).
+    pub fn remove_addr(&self, addr: SocketAddr) {
+        let mut a = self.addrs.lock().unwrap_or_else(|e| e.into_inner());
+        a.retain(|x| *x != addr);
+    }
+
+    /// Send clients to `addr` too (a member that joined).
+    pub fn add_addr(&self, addr: SocketAddr) {
+        let mut a = self.addrs.lock().unwrap_or_else(|e| e.into_inner());
+        if !a.contains(&addr) {
+            a.push(addr);
+        }
+    }
+
+    pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 }
 
-fn rng_for(seed: u64, who: u64) -> ChaCha8Rng {
+pub fn rng_for(seed: u64, who: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed ^ (who + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
@@ -70,7 +93,7 @@ pub fn connect(addr: SocketAddr) -> Option<Client> {
 }
 
 /// A connection to a random member, reusing `conn` unless it is gone.
-fn conn_to<'a>(
+pub fn conn_to<'a>(
     conn: &'a mut Option<Client>,
     rng: &mut ChaCha8Rng,
     addrs: &[SocketAddr],
@@ -88,7 +111,7 @@ fn conn_to<'a>(
 /// earlier requests. A request left without an answer (timeout, broken
 /// connection) closes the connection, so that its late answer can never be
 /// taken for another request's. `None`: no answer (outcome unknown).
-fn ask(
+pub fn ask(
     conn: &mut Option<Client>,
     build: impl FnOnce(&mut Client, u64) -> Vec<u8>,
 ) -> Option<Reply> {
@@ -124,6 +147,15 @@ fn definite(msg: &str) -> bool {
 /// Linearizable read of every key under `prefix` on `conn`: (header
 /// revision, kvs).
 pub fn read_prefix(conn: &mut Option<Client>, prefix: &[u8]) -> Result<(i64, Vec<Kv>), String> {
+    read_prefix_at(conn, prefix, 0)
+}
+
+/// [`read_prefix`] at `revision` (0: the latest).
+pub fn read_prefix_at(
+    conn: &mut Option<Client>,
+    prefix: &[u8],
+    revision: i64,
+) -> Result<(i64, Vec<Kv>), String> {
     let end = prefix_end(prefix);
     let r = ask(conn, |c, id| {
         c.enc
@@ -132,6 +164,7 @@ pub fn read_prefix(conn: &mut Option<Client>, prefix: &[u8]) -> Result<(i64, Vec
                 &RangeParams {
                     key: prefix,
                     range_end: &end,
+                    revision,
                     ..Default::default()
                 },
             )
@@ -188,7 +221,7 @@ pub fn txn_client(me: usize, seed: u64, sh: &Shared) -> Vec<WriteRecord> {
         if rng.gen_range(0..50) == 0 {
             conn = None;
         }
-        if conn_to(&mut conn, &mut rng, &sh.addrs).is_none() {
+        if conn_to(&mut conn, &mut rng, &sh.addrs()).is_none() {
             continue;
         }
         if need_read || rng.gen_range(0..4) == 0 {
@@ -358,7 +391,7 @@ pub fn lease_client(me: usize, seed: u64, sh: &Shared) -> LeaseLog {
             let lease = ((me as i64 + 1) << 40) | n;
             let expire = rng.gen_range(0..5) < 2;
             let ttl_s = if expire { rng.gen_range(1..=2) } else { 30 };
-            let granted = retry(&mut conn, &mut rng, &sh.addrs, |conn| {
+            let granted = retry(&mut conn, &mut rng, &sh.addrs(), |conn| {
                 let r = ask(conn, |c, id| {
                     c.enc.lease_grant_request(id, ttl_s, lease).to_vec()
                 })?;
@@ -388,7 +421,7 @@ pub fn lease_client(me: usize, seed: u64, sh: &Shared) -> LeaseLog {
             let key = format!("{}{}", lease_key_prefix(l.lease), l.keys).into_bytes();
             let value = format!("l{me}.{:x}.{}", l.lease, l.keys).into_bytes();
             l.keys += 1;
-            if conn_to(&mut conn, &mut rng, &sh.addrs).is_none() {
+            if conn_to(&mut conn, &mut rng, &sh.addrs()).is_none() {
                 continue;
             }
             let mut rec = WriteRecord {
@@ -425,7 +458,7 @@ pub fn lease_client(me: usize, seed: u64, sh: &Shared) -> LeaseLog {
         }
         let (lease, expire, ttl_s, granted) = (l.lease, l.expire, l.ttl_s, l.granted);
         let ended = if expire {
-            if conn_to(&mut conn, &mut rng, &sh.addrs).is_none() {
+            if conn_to(&mut conn, &mut rng, &sh.addrs()).is_none() {
                 continue;
             }
             let answer = ask(&mut conn, |c, id| {
@@ -463,7 +496,7 @@ pub fn lease_client(me: usize, seed: u64, sh: &Shared) -> LeaseLog {
             gone.then_some((LeaseEnd::Expired, None))
         } else {
             let mut revoked_at = None;
-            let done = retry(&mut conn, &mut rng, &sh.addrs, |conn| {
+            let done = retry(&mut conn, &mut rng, &sh.addrs(), |conn| {
                 let r = ask(conn, |c, id| c.enc.lease_revoke_request(id, lease).to_vec())?;
                 match r.error {
                     None => {
@@ -487,7 +520,7 @@ pub fn lease_client(me: usize, seed: u64, sh: &Shared) -> LeaseLog {
         };
         open.swap_remove(i);
         let prefix = lease_key_prefix(lease).into_bytes();
-        match read_prefix_retry(&sh.addrs, &prefix) {
+        match read_prefix_retry(&sh.addrs(), &prefix) {
             Ok((read_revision, kvs)) => log.leases.push(LeaseRecord {
                 client: me,
                 lease,
@@ -523,232 +556,4 @@ fn retry(
         }
     }
     false
-}
-
-/// Watch ids of one watcher thread are `me * WATCH_CHAINS_MAX + chain`.
-pub const WATCH_CHAINS_MAX: usize = 1_000;
-
-/// A watcher: watches every key of the workload with `prev_kv` through a
-/// random member. A *chain* of streams starts from "now" or from an old
-/// revision; when a stream ends (member killed, idle for a reply timeout,
-/// or after a random number of responses, to move to another member) the
-/// chain resumes on a random member from the revision after the last it
-/// received. Sometimes it abandons the chain and starts a new one. After
-/// the writers stop, its last chain runs until it has the final revision.
-pub fn watcher(me: usize, seed: u64, sh: &Shared, first_revision: i64) -> Vec<WatchSegment> {
-    let mut rng = rng_for(seed, 1000 + me as u64);
-    let mut segs: Vec<WatchSegment> = Vec::new();
-    let mut chain = 0;
-    // 0: from now.
-    let mut next_start = if me % 2 == 0 { 0 } else { first_revision };
-    let mut give_up: Option<Instant> = None;
-    loop {
-        let fin = sh.final_revision.load(Ordering::SeqCst);
-        if fin > 0 && next_start > fin {
-            return segs;
-        }
-        if sh.stopped() {
-            let at =
-                *give_up.get_or_insert_with(|| Instant::now() + Duration::from_millis(SETTLE_MS));
-            if Instant::now() > at {
-                return segs;
-            }
-        }
-        let member = rng.gen_range(0..sh.addrs.len());
-        let Some(mut c) = connect(sh.addrs[member]) else {
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        };
-        let id = me * WATCH_CHAINS_MAX + chain;
-        let Some(mut seg) = open_watch(&mut c, id, member, next_start) else {
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        };
-        let budget = rng.gen_range(20..300);
-        seg.ended = follow(&mut c, &mut seg, sh, budget);
-        next_start = seg.last_revision() + 1;
-        segs.push(seg);
-        if !sh.stopped() && chain + 1 < WATCH_CHAINS_MAX && rng.gen_range(0..4) == 0 {
-            chain += 1;
-            next_start = if rng.gen_bool(0.5) {
-                0
-            } else {
-                rng.gen_range(first_revision..=next_start.max(first_revision))
-            };
-        }
-    }
-}
-
-fn open_watch(c: &mut Client, me: usize, member: usize, start: i64) -> Option<WatchSegment> {
-    let end = prefix_end(PREFIX);
-    let id = c.id();
-    let f = c
-        .enc
-        .watch_create_request(
-            id,
-            &WatchCreateParams {
-                key: PREFIX,
-                range_end: &end,
-                start_revision: start,
-                prev_kv: true,
-                ..Default::default()
-            },
-        )
-        .to_vec();
-    let r = c.call(f).ok()?;
-    if r.error.is_some() {
-        return None;
-    }
-    let w = watch_frame(&c.frame)?;
-    let mut seg = WatchSegment {
-        watcher: me,
-        member,
-        start_revision: if start == 0 {
-            w.header_revision + 1
-        } else {
-            start
-        },
-        responses: Vec::new(),
-        ended: String::new(),
-    };
-    if !w.created || w.canceled {
-        seg.ended = format!("refused: {w:?}");
-    }
-    Some(seg)
-}
-
-/// Receive events until the stream ends, or, while the writers run, until
-/// `budget` responses came; returns why it ended.
-fn follow(c: &mut Client, seg: &mut WatchSegment, sh: &Shared, budget: usize) -> String {
-    if !seg.ended.is_empty() {
-        return seg.ended.clone();
-    }
-    loop {
-        let fin = sh.final_revision.load(Ordering::SeqCst);
-        if fin > 0 && seg.last_revision() >= fin {
-            return "caught up".into();
-        }
-        if !sh.stopped() && seg.responses.len() >= budget {
-            return "moved".into();
-        }
-        let r = match c.recv() {
-            Ok(r) => r,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut =>
-            {
-                return "idle".into();
-            }
-            Err(e) => return format!("connection: {e}"),
-        };
-        if let Some((_, m)) = r.error {
-            return format!("error: {m}");
-        }
-        let Some(w) = watch_frame(&c.frame) else {
-            return "not a watch response".into();
-        };
-        if w.canceled {
-            return format!(
-                "canceled: {} (compact revision {})",
-                w.cancel_reason, w.compact_revision
-            );
-        }
-        if !w.events.is_empty() {
-            seg.responses.push(w.events);
-        }
-    }
-}
-
-/// The whole history from `from` through one member's watch, up to
-/// `final_revision`.
-pub fn read_history(
-    addr: SocketAddr,
-    from: i64,
-    final_revision: i64,
-) -> Result<Vec<Event>, String> {
-    let deadline = Instant::now() + Duration::from_millis(SETTLE_MS);
-    loop {
-        let attempt = (|| {
-            let mut c = connect(addr).ok_or("cannot connect")?;
-            let mut seg = open_watch(&mut c, 0, 0, from).ok_or("watch refused")?;
-            while seg.last_revision() < final_revision {
-                let r = c
-                    .recv()
-                    .map_err(|e| format!("after revision {}: {e}", seg.last_revision()))?;
-                let w = watch_frame(&c.frame).ok_or("not a watch response")?;
-                if w.canceled || r.error.is_some() {
-                    return Err(format!("canceled: {w:?} {:?}", r.error));
-                }
-                seg.responses.push(w.events);
-            }
-            Ok::<_, String>(seg.events().cloned().collect())
-        })();
-        match attempt {
-            Ok(h) => return Ok(h),
-            Err(e) if Instant::now() > deadline => return Err(format!("history from {addr}: {e}")),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-/// The fault injector. In turn: kills the leader with SIGKILL; isolates a
-/// random member behind the partition proxies; stops a random member with
-/// SIGSTOP; cuts every link into the leader one way (it still sends
-/// heartbeats but hears no answer); kills a random member (leader or not).
-/// Each fault is held for 1–2 s and undone (restart, heal, SIGCONT), then
-/// 0.5–1.5 s of quiet. Returns the faults it injected.
-pub fn nemesis(pc: &Mutex<ProxiedCluster>, seed: u64, until: Instant) -> Vec<String> {
-    let lock = || pc.lock().unwrap_or_else(|e| e.into_inner());
-    let leader = || lock().cluster.wait_leader(Duration::from_secs(20));
-    let mut rng = rng_for(seed, 0x5eed);
-    let mut faults = Vec::new();
-    std::thread::sleep(Duration::from_millis(1_000));
-    let mut round = 0;
-    while Instant::now() + Duration::from_millis(2_500) < until {
-        let hold = Duration::from_millis(rng.gen_range(1_000..2_000));
-        let n = lock().cluster.members.len();
-        match round % 5 {
-            0 | 4 => {
-                let k = if round % 5 == 0 {
-                    leader()
-                } else {
-                    rng.gen_range(0..n)
-                };
-                lock().cluster.members[k].kill9();
-                let who = if round % 5 == 0 { "leader " } else { "" };
-                faults.push(format!("kill -9 {who}m{}", k + 1));
-                std::thread::sleep(hold);
-                lock().cluster.members[k].spawn();
-            }
-            1 => {
-                let k = rng.gen_range(0..n);
-                lock().isolate(k);
-                faults.push(format!("isolate m{}", k + 1));
-                std::thread::sleep(hold);
-                lock().heal();
-            }
-            2 => {
-                let k = rng.gen_range(0..n);
-                lock().cluster.members[k].pause(true);
-                faults.push(format!("SIGSTOP m{}", k + 1));
-                std::thread::sleep(hold);
-                lock().cluster.members[k].pause(false);
-            }
-            _ => {
-                let k = leader();
-                {
-                    let g = lock();
-                    for j in (0..n).filter(|&j| j != k) {
-                        g.set_link(j, k, Mode::Drop);
-                    }
-                }
-                faults.push(format!("nothing reaches leader m{}", k + 1));
-                std::thread::sleep(hold);
-                lock().heal();
-            }
-        }
-        round += 1;
-        std::thread::sleep(Duration::from_millis(rng.gen_range(500..1_500)));
-    }
-    faults
 }
