@@ -240,6 +240,11 @@ pub struct CompareArgs {
     /// Key of --server-cert.
     #[arg(long, global = true)]
     pub server_key: Option<PathBuf>,
+    /// Drive cairn through etcd's gRPC API as well (the etcd target against
+    /// cairn's client port), so both servers see the same gRPC load
+    /// generator.
+    #[arg(long, global = true)]
+    pub grpc: bool,
 }
 
 impl GlobalArgs {
@@ -416,6 +421,7 @@ impl CompareArgs {
             cairn_bin: self.cairn_bin.clone(),
             data_dir_base: self.data_dir_base.clone(),
             members: self.members,
+            cairn_grpc: self.grpc,
         })
     }
 }

@@ -31,7 +31,15 @@ pub struct CompareSpec {
     /// TLS on the servers' client ports (the clients' side is
     /// `run.access.tls`).
     pub server_tls: Option<ServerTls>,
+    /// Drive cairn through etcd's gRPC API too (the etcd target against
+    /// cairn's client port), so both servers see the same gRPC load
+    /// generator; cairn's summary is then labelled [`CAIRN_GRPC_LABEL`].
+    pub cairn_grpc: bool,
 }
+
+/// The target named in cairn's summary when `compare --grpc` drove it
+/// through etcd's gRPC API.
+pub const CAIRN_GRPC_LABEL: &str = "cairn (gRPC)";
 
 /// cairn's figures over etcd's.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -188,6 +196,7 @@ async fn run_local(
     }
     let target = match kind {
         ServerKind::Etcd => TargetKind::Etcd,
+        ServerKind::Cairn if spec.cairn_grpc => TargetKind::Etcd,
         ServerKind::Cairn => TargetKind::Cairn,
     };
     let mut run_spec = spec.run.clone();
@@ -196,7 +205,12 @@ async fn run_local(
     run_spec.server_pids = servers.iter().map(LocalServer::pid).collect();
     let summary = run(&run_spec).await;
     drop(servers);
-    summary
+    summary.map(|mut summary| {
+        if kind == ServerKind::Cairn && spec.cairn_grpc {
+            summary.config.target = CAIRN_GRPC_LABEL.to_string();
+        }
+        summary
+    })
 }
 
 /// Whether an etcd at `url` answers a linearizable read (plaintext, no

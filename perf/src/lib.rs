@@ -66,6 +66,7 @@ pub mod error;
 pub mod etcd;
 pub mod html;
 pub mod keys;
+pub mod leader;
 pub mod limits;
 pub mod mvcc_bench;
 pub mod progress;

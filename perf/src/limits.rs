@@ -64,6 +64,18 @@ pub const SERVER_PROBE_INTERVAL_MS: u64 = 50;
 /// How long connecting to one endpoint may take before the run gives up.
 pub const DIAL_TIMEOUT_MS: u64 = 5_000;
 
+/// How long one endpoint may take to answer the status request that tells
+/// whether it is the leader. Status is answered from the member's memory, so
+/// a member that takes longer is down or stopped; the harness goes on
+/// without it rather than waiting out the request timeout.
+pub const STATUS_TIMEOUT_MS: u64 = 5_000;
+
+/// Fewest clients that write the key space before a read run
+/// (`--prefill`). The fill is not measured; at one durable put per round
+/// trip, a single client would take about a minute per 100,000 keys on
+/// one member, and longer on three.
+pub const PREFILL_CLIENTS_MIN: usize = 100;
+
 /// Interval between two redraws of the progress line on a terminal.
 pub const PROGRESS_INTERVAL_MS: u64 = 250;
 

@@ -11,6 +11,9 @@ use crate::cpu::{process_cpu_time, ClientCpu};
 use crate::driver::{drive, LoadShape, Plan, Progress, Stop, Warmup};
 use crate::error::PerfError;
 use crate::keys::KeySpace;
+use crate::leader;
+pub use crate::leader::find_leader;
+use crate::limits::PREFILL_CLIENTS_MIN;
 use crate::progress::Indicator;
 use crate::server_usage::ServerProbe;
 use crate::summary::{Fact, Summary};
@@ -43,11 +46,24 @@ pub struct RunSpec {
 }
 
 /// Connects to the target named in `spec` and runs it.
+///
+/// With `--target-leader` every connection goes to the leader. When the
+/// connections are spread over several endpoints, each endpoint is asked
+/// for its status first, and the summary tells how many connections reached
+/// the leader (`Connections to the leader`): with fewer connections than
+/// members, which member a run reaches decides what it measures.
 pub async fn run(spec: &RunSpec) -> Result<Summary, PerfError> {
-    let endpoints = if spec.target_leader {
-        vec![find_leader(spec.target, &spec.endpoints, &spec.access).await?]
+    let (endpoints, at_leader) = if spec.target_leader {
+        let leader = find_leader(spec.target, &spec.endpoints, &spec.access).await?;
+        (vec![leader], Some(spec.conns))
+    } else if spec.endpoints.len() > 1 {
+        let roles = leader::roles(spec.target, &spec.endpoints, &spec.access).await;
+        (
+            spec.endpoints.clone(),
+            leader::conns_at_leader(&roles, spec.conns),
+        )
     } else {
-        spec.endpoints.clone()
+        (spec.endpoints.clone(), None)
     };
     let mut summary = match spec.target {
         TargetKind::Etcd => {
@@ -60,8 +76,16 @@ pub async fn run(spec: &RunSpec) -> Result<Summary, PerfError> {
         }
     }?;
     summary.check = spec.check.map(|load| verdict(&summary, load));
+    if let Some(at_leader) = at_leader {
+        summary
+            .facts
+            .push(Fact::new(CONNS_AT_LEADER_FACT, at_leader as f64, ""));
+    }
     Ok(summary)
 }
+
+/// The summary's fact counting the connections that reached the leader.
+pub const CONNS_AT_LEADER_FACT: &str = "Connections to the leader";
 
 async fn run_any<T: WatchTarget>(
     conns: &[T],
@@ -93,34 +117,6 @@ async fn run_any<T: WatchTarget>(
             .await
         }
     }
-}
-
-/// The endpoint of the leader among `endpoints`, from each one's status.
-pub async fn find_leader(
-    target: TargetKind,
-    endpoints: &[String],
-    access: &Access,
-) -> Result<String, PerfError> {
-    for endpoint in endpoints {
-        let (leader, member) = match target {
-            TargetKind::Cairn => crate::cairn::leader_of(endpoint, access).await?,
-            TargetKind::Etcd => crate::etcd::EtcdConn::connect_with(endpoint, access)
-                .await?
-                .leader()
-                .await
-                .map_err(|e| PerfError::Connect {
-                    endpoint: endpoint.clone(),
-                    reason: format!("endpoint status: {}", e.kind),
-                })?,
-        };
-        if leader != 0 && leader == member {
-            return Ok(endpoint.clone());
-        }
-    }
-    Err(PerfError::TargetUnavailable(format!(
-        "--target-leader: none of {} is the leader",
-        endpoints.join(", ")
-    )))
 }
 
 /// Runs `plan` over already open connections of any [`Target`].
@@ -268,7 +264,8 @@ async fn leases_alive<T: Target>(conns: &[T], ids: &Arc<Vec<i64>>) -> Result<u64
 }
 
 /// Writes every key of the plan's key space once, with the plan's value, so
-/// that reads find data. Not measured.
+/// that reads find data, from at least [`PREFILL_CLIENTS_MIN`] clients over
+/// the run's connections. Not measured.
 pub async fn fill_key_space<T: Target>(conns: &[T], plan: &Plan) -> Result<(), PerfError> {
     let keys = KeySpace::new(plan.keys.key_size, plan.keys.key_space_size, true)?;
     let fill = Plan {
@@ -276,7 +273,10 @@ pub async fn fill_key_space<T: Target>(conns: &[T], plan: &Plan) -> Result<(), P
         keys,
         value: plan.value.clone(),
         shape: LoadShape {
-            clients: plan.shape.clients,
+            // Not measured, so not bound to the run's clients: a
+            // single-client read row would otherwise spend minutes writing
+            // its key space one durable put at a time.
+            clients: plan.shape.clients.max(PREFILL_CLIENTS_MIN),
             stop: Stop::Total(keys.key_space_size),
             rate_per_sec: None,
             warmup: Warmup::None,

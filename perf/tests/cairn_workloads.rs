@@ -4,11 +4,15 @@
 mod common;
 
 use cairn_client::GetOptions;
+use cairn_perf::access::Access;
 use cairn_perf::cairn::CairnConn;
-use cairn_perf::run::run;
+use cairn_perf::config::TargetKind;
+use cairn_perf::leader::{self, Role};
+use cairn_perf::run::{run, CONNS_AT_LEADER_FACT};
+use cairn_perf::server::{LocalServer, ServerKind};
 use cairn_perf::summary::Summary;
 use cairn_perf::watch::WatchTarget;
-use common::{spec_for, start_cairn};
+use common::{cairn_bin, spec_for, start_cairn};
 
 /// Every key-value pair in the store.
 async fn all_pairs(endpoint: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -262,4 +266,74 @@ fn mvcc_put_puts_every_key_into_the_index() {
     // 500 txns of 4 puts each: one revision per txn after the initial 1.
     assert_eq!(fact(&summary, "Revision after the run"), 501);
     assert!(summary.fact("Puts/sec").unwrap() > 0.0);
+}
+
+/// Three cairn members on free loopback ports, each answering reads.
+async fn start_cairn_cluster() -> Vec<LocalServer> {
+    let mut servers = LocalServer::spawn_cluster(ServerKind::Cairn, &cairn_bin(), None, 3)
+        .expect("cluster starts");
+    for server in &mut servers {
+        server
+            .wait_ready(cairn_perf::cairn::answers)
+            .await
+            .expect("member becomes ready");
+    }
+    servers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_leader_sends_every_connection_to_the_leader_of_three_even_with_a_member_down() {
+    let mut servers = start_cairn_cluster().await;
+    let urls: Vec<String> = servers.iter().map(|s| s.client_url().to_string()).collect();
+    let roles = leader::roles(TargetKind::Cairn, &urls, &Access::default()).await;
+    let leader = roles
+        .iter()
+        .position(|r| *r == Role::Leader)
+        .unwrap_or_else(|| panic!("no leader among {roles:?}"));
+    assert_eq!(
+        roles.iter().filter(|r| **r == Role::Follower).count(),
+        2,
+        "{roles:?}"
+    );
+
+    // Spread over all three, one connection each: one reaches the leader.
+    let spread = run(&spec_for(
+        &urls.join(","),
+        &["--conns=3", "--clients=6", "--total=60", "put"],
+    ))
+    .await
+    .unwrap();
+    assert_counts_add_up(&spread, 60);
+    assert_eq!(spread.config.endpoints, urls);
+    assert_eq!(fact(&spread, CONNS_AT_LEADER_FACT), 1);
+
+    // A follower stops for good; the endpoints name it first and the
+    // leader last, so a harness that took the first endpoint that answers,
+    // or gave up at the first that does not, would be caught.
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let (down, up) = (followers[0], followers[1]);
+    let down_url = urls[down].clone();
+    let leader_url = urls[leader].clone();
+    let endpoints = [down_url, urls[up].clone(), leader_url.clone()].join(",");
+    drop(servers.remove(down));
+    let summary = run(&spec_for(
+        &endpoints,
+        &[
+            "--target-leader",
+            "--conns=3",
+            "--clients=6",
+            "--total=60",
+            "--key-space-size=10",
+            "put",
+        ],
+    ))
+    .await
+    .unwrap();
+    assert_counts_add_up(&summary, 60);
+    assert_eq!(summary.config.endpoints, vec![leader_url.clone()]);
+    assert_eq!(summary.config.conns, 3);
+    assert_eq!(fact(&summary, CONNS_AT_LEADER_FACT), 3);
+    // The writes reached the cluster through the leader.
+    let keys = all_pairs(&leader_url).await;
+    assert_eq!(keys.len(), 10, "{keys:?}");
 }

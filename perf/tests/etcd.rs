@@ -5,11 +5,11 @@
 mod common;
 
 use bytes::Bytes;
-use cairn_perf::compare::{compare, CompareSpec};
+use cairn_perf::compare::{compare, CompareSpec, CAIRN_GRPC_LABEL};
 use cairn_perf::config::TargetKind;
 use cairn_perf::etcd::{connect, EtcdConn};
 use cairn_perf::keys::KeySpace;
-use cairn_perf::run::{run, run_on, RunSpec};
+use cairn_perf::run::{run, run_on, RunSpec, CONNS_AT_LEADER_FACT};
 use cairn_perf::target::{Consistency, RangeOptions, Target};
 use cairn_perf::workload::Workload;
 use common::{closed, plan, start_etcd};
@@ -194,6 +194,7 @@ async fn compare_without_cairn_runs_etcd_alone_and_says_so() {
         data_dir_base: None,
         members: 1,
         server_tls: None,
+        cairn_grpc: false,
     };
     let notes = std::sync::Mutex::new(Vec::new());
     let comparison = compare(&spec, &|n| notes.lock().unwrap().push(n.to_string()))
@@ -239,6 +240,7 @@ async fn compare_spreads_connections_over_a_three_member_cluster() {
         data_dir_base: None,
         members: 3,
         server_tls: None,
+        cairn_grpc: false,
     };
     let comparison = compare(&spec, &|_| ()).await.unwrap();
     assert_eq!(
@@ -249,4 +251,82 @@ async fn compare_spreads_connections_over_a_three_member_cluster() {
     let endpoints = &comparison.etcd.config.endpoints;
     assert_eq!(endpoints.len(), 3, "{endpoints:?}");
     assert_eq!(comparison.etcd.config.conns, 3);
+}
+
+/// A compare of `total` puts over `conns` connections, with cairn from
+/// this build.
+fn compare_puts(conns: usize, total: u64, members: usize) -> CompareSpec {
+    CompareSpec {
+        run: RunSpec {
+            target: TargetKind::Cairn,
+            endpoints: Vec::new(),
+            conns,
+            plan: plan(
+                Workload::Put,
+                KeySpace::new(8, 100, false).unwrap(),
+                16,
+                closed(2 * conns, total),
+            ),
+            prefill: false,
+            check: None,
+            target_leader: false,
+            server_pids: Vec::new(),
+            watch: None,
+            access: Default::default(),
+        },
+        etcd_bin: None,
+        cairn_bin: Some(common::cairn_bin()),
+        data_dir_base: None,
+        members,
+        server_tls: None,
+        cairn_grpc: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_target_leader_sends_both_servers_load_to_one_member_of_three() {
+    if cairn_perf::server::find_program(None, "etcd", &[]).is_none() {
+        eprintln!("note: skipping: no `etcd` on PATH");
+        return;
+    }
+    let mut spec = compare_puts(2, 40, 3);
+    spec.run.target_leader = true;
+    let comparison = compare(&spec, &|_| ()).await.unwrap();
+    let cairn = comparison
+        .cairn
+        .unwrap_or_else(|| panic!("no cairn result: {:?}", comparison.cairn_missing));
+    for summary in [&comparison.etcd, &cairn] {
+        assert_eq!(summary.successes, 40, "errors: {:?}", summary.errors);
+        assert_eq!(summary.config.endpoints.len(), 1, "{:?}", summary.config);
+        assert_eq!(summary.fact(CONNS_AT_LEADER_FACT), Some(2.0));
+        // Usage is of all three members, leader and followers.
+        assert!(summary.server.is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_grpc_drives_cairn_through_etcds_api() {
+    if cairn_perf::server::find_program(None, "etcd", &[]).is_none() {
+        eprintln!("note: skipping: no `etcd` on PATH");
+        return;
+    }
+    let mut spec = compare_puts(2, 50, 1);
+    spec.cairn_grpc = true;
+    spec.run.plan.workload = Workload::Range {
+        key: None,
+        range_end: Bytes::new(),
+        options: range_options(Consistency::Linearizable),
+    };
+    spec.run.prefill = true;
+    let comparison = compare(&spec, &|_| ()).await.unwrap();
+    let cairn = comparison
+        .cairn
+        .unwrap_or_else(|| panic!("no cairn result: {:?}", comparison.cairn_missing));
+    assert_eq!(comparison.etcd.config.target, "etcd");
+    assert_eq!(cairn.config.target, CAIRN_GRPC_LABEL);
+    for summary in [&comparison.etcd, &cairn] {
+        assert_eq!(summary.successes, 50, "errors: {:?}", summary.errors);
+        // Every read found the prefilled key it asked for.
+        assert_eq!(summary.empty_ranges, 0);
+    }
 }
