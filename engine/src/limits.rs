@@ -45,6 +45,24 @@ pub const CONN_OUTBOUND_CAPACITY: usize = CONN_INFLIGHT_MAX;
 /// small requests per system call.
 pub const CONN_READ_BUFFER_BYTES: usize = 64 * 1024;
 
+/// Bytes of answers one connection may hold in server memory: queued for
+/// its socket and not yet written, plus those still to come for requests
+/// already admitted (charged at an estimate; see `server/conn/budget.rs`).
+/// At this many the reader stops reading requests from the socket, so TCP
+/// pushes back on a client that does not read its answers and it costs
+/// about this much plus one answer, whatever it asks for. 8 MiB covers the
+/// bandwidth-delay product of a 10 Gbit/s link at a few milliseconds, so a
+/// client that does read never waits on it; it is checked before a request
+/// is admitted, so a single answer larger than this is still delivered.
+pub const CONN_QUEUED_ANSWER_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// How fast a connection's estimate of its next answer's size forgets a
+/// large answer: each smaller answer lowers it by this fraction. Slow
+/// enough that a client alternating a few small requests with large ones
+/// keeps a large estimate, fast enough that one whose answers shrink for
+/// good regains a deep pipeline within a few dozen answers.
+pub const CONN_ANSWER_ESTIMATE_DECAY_DIVISOR: usize = 8;
+
 /// Response bytes coalesced into one socket write.
 pub const CONN_WRITE_BATCH_BYTES_MAX: usize = 256 * 1024;
 
@@ -130,6 +148,9 @@ pub const SHARD_EVENTS_CAPACITY: usize = 1024;
 pub const SHARD_PERSIST_QUEUE_MAX: usize = 8;
 
 const _: () = assert!(CONN_OUTBOUND_CAPACITY >= CONN_INFLIGHT_MAX);
+// A full write batch of answers fits the budget with room to spare.
+const _: () = assert!(CONN_QUEUED_ANSWER_BYTES_MAX >= 4 * CONN_WRITE_BATCH_BYTES_MAX);
+const _: () = assert!(CONN_ANSWER_ESTIMATE_DECAY_DIVISOR >= 2);
 const _: () = assert!(REQUEST_BYTES_MAX_DEFAULT <= REQUEST_BYTES_MAX_CEILING);
 
 // ---- io ----
@@ -320,6 +341,17 @@ pub const GRPC_MESSAGE_OVERHEAD_BYTES: usize = 512 * 1024;
 /// (`--max-concurrent-streams`) is unlimited, but every stream holds a task
 /// and buffers here, so a client gets a bounded number and waits for more.
 pub const GRPC_STREAMS_PER_CONN_MAX: u32 = 1024;
+
+/// Bytes HTTP/2 buffers for one stream before it stops granting the
+/// stream's writer more send capacity (h2's `max_send_buffer_size`; h2's
+/// default is 400 KiB). Every writer waits for capacity (unary answers are
+/// handed over piece by piece), so h2 holds at most this per stream (plus
+/// one message for streaming writers) even for a client that opens its
+/// flow-control windows wide and then stops reading: with
+/// `GRPC_STREAMS_PER_CONN_MAX` streams, 64 MiB per connection at worst.
+/// 64 KiB is grpc-go's per-stream write quota; a stream still sends at the
+/// socket's pace, as h2 refills the buffer as soon as it flushes.
+pub const GRPC_STREAM_SEND_BUFFER_BYTES_MAX: usize = 64 * 1024;
 
 /// The largest HTTP/1 request head: only `GET /health` and friends are
 /// served, whose heads are a few hundred bytes.

@@ -11,8 +11,14 @@
 //! one decoder growth step and what the client actually sent, plus for the
 //! client that never reads `CONN_INFLIGHT_MAX` queued answers.
 //!
+//! Two more tests give one client that never reads large answers (2 MiB
+//! ranges) the whole member, natively and over gRPC: the server must stay
+//! within the connection's answer-byte budget
+//! (`CONN_QUEUED_ANSWER_BYTES_MAX`) plus a few answers, serve other
+//! clients meanwhile, and deliver every answer once the client reads.
+//!
 //! `CAIRN_BAD_CLIENTS_SCALE=N` multiplies the number of connections of
-//! each kind (default 1).
+//! each kind, and the requests of those two clients (default 1).
 
 mod common;
 
@@ -23,7 +29,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cairn_engine::limits::CONN_INFLIGHT_MAX;
+use cairn_engine::limits::{CONN_INFLIGHT_MAX, CONN_QUEUED_ANSWER_BYTES_MAX};
 use cairn_wire::limits::{DECODER_GROWTH_BYTES_MAX, REQUEST_FRAME_BYTES_MAX_DEFAULT};
 use cairn_wire::{Encoder, PutParams, RangeParams, CLIENT_PREFACE};
 use common::{Client, Server};
@@ -390,4 +396,326 @@ fn bad_clients_neither_stop_a_good_one_nor_grow_the_server() {
     let mut c = Client::connect(addr).unwrap();
     c.put(b"after", b"attack").unwrap();
     assert_eq!(c.get_key(b"after").as_deref(), Some(&b"attack"[..]));
+}
+
+// ---- clients that never read large answers ----
+
+/// The prefix those clients range over: `WIDE_KEYS` values of
+/// `WIDE_VALUE_BYTES`, so every answer is about 2 MiB.
+const WIDE_KEYS: usize = 32;
+const WIDE_VALUE_BYTES: usize = 64 * 1024;
+/// Range requests sent (times `CAIRN_BAD_CLIENTS_SCALE`): without the
+/// answer-byte budget the server would hold all their answers, about
+/// 1 GiB, as the in-flight count allows 4096.
+const WIDE_RANGES: usize = 500;
+/// How long the server is watched while the client does not read (long
+/// enough for it to answer every range if nothing held it back).
+const STALL_SECS: u64 = 3;
+
+/// The most the server may hold resident while one client does not read:
+/// its idle RSS, the connection's answer budget, a few answers being built
+/// and written beyond it (the shard's builder, the writer's batch), slack.
+fn wide_rss_bound_bytes(idle_rss: usize) -> usize {
+    idle_rss + CONN_QUEUED_ANSWER_BYTES_MAX + 4 * WIDE_KEYS * (WIDE_VALUE_BYTES + 64) + SLACK_BYTES
+}
+
+/// Start a member holding the wide prefix; returns it with its idle RSS.
+fn wide_server(dir: &std::path::Path) -> (Server, u32, usize) {
+    let server = Server::start(dir, &[]);
+    let pid = server.child.as_ref().expect("running").id();
+    let mut c = Client::connect(server.addr).unwrap();
+    for i in 0..WIDE_KEYS {
+        let key = format!("wide/{i:03}");
+        c.put(key.as_bytes(), &vec![b'w'; WIDE_VALUE_BYTES])
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let idle_rss = rss_bytes(pid);
+    assert!(idle_rss > 0, "cannot read the server's VmRSS");
+    (server, pid, idle_rss)
+}
+
+/// Sample `pid`'s RSS until `stop`; the peak.
+fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        while !stop.load(Ordering::Relaxed) {
+            peak = peak.max(rss_bytes(pid));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        peak
+    })
+}
+
+/// A well-behaved client's puts and gets while the other one stalls:
+/// every one must succeed. Runs for `STALL_SECS`; returns how many.
+fn good_client_meanwhile(addr: SocketAddr) -> u64 {
+    let mut c = Client::connect(addr).expect("good client connects");
+    let until = Instant::now() + Duration::from_secs(STALL_SECS);
+    let mut ops = 0u64;
+    while Instant::now() < until {
+        let key = format!("good/{}", ops % 50);
+        let value = format!("v{ops}");
+        c.put(key.as_bytes(), value.as_bytes())
+            .unwrap_or_else(|e| panic!("good client's put {ops} failed: {e}"));
+        assert_eq!(
+            c.get_key(key.as_bytes()).as_deref(),
+            Some(value.as_bytes()),
+            "good client's get {ops}"
+        );
+        ops += 2;
+    }
+    ops
+}
+
+#[test]
+fn a_client_that_never_reads_large_ranges_is_held_to_its_budget_then_served() {
+    let ranges = WIDE_RANGES * scale();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, pid, idle_rss) = wide_server(dir.path());
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_rss(pid, stop.clone());
+
+    // Pipeline every range at once, from a thread: once the server stops
+    // reading, TCP stops the writes, which resume when it reads again.
+    let mut bad = Client::connect(addr).expect("the client that does not read connects");
+    bad.stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut out = bad.stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut enc = Encoder::new();
+        let mut batch = Vec::new();
+        for id in 1..=ranges as u64 {
+            batch.extend_from_slice(enc.range_request(
+                id,
+                &RangeParams {
+                    key: b"wide/",
+                    range_end: b"wide0",
+                    ..Default::default()
+                },
+            ));
+        }
+        out.write_all(&batch)
+            .expect("the range requests are all taken in the end");
+    });
+
+    let ops = good_client_meanwhile(addr);
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    let bound = wide_rss_bound_bytes(idle_rss);
+    eprintln!(
+        "a client pipelining {ranges} ranges of {} MiB and not reading: good client {ops} \
+         puts and gets; server RSS idle {} MiB, peak {} MiB, bound {} MiB",
+        (WIDE_KEYS * WIDE_VALUE_BYTES) >> 20,
+        idle_rss >> 20,
+        peak >> 20,
+        bound >> 20
+    );
+    assert!(ops > 0, "the good client did no work");
+    assert!(
+        peak <= bound,
+        "server RSS peaked at {peak} bytes, over the bound of {bound}"
+    );
+
+    // It reads at last: every answer, whole.
+    let mut seen = std::collections::HashSet::new();
+    for n in 0..ranges {
+        let reply = bad
+            .recv()
+            .unwrap_or_else(|e| panic!("answer {n} of {ranges} did not come: {e}"));
+        assert_eq!(reply.error, None, "answer {n}");
+        assert_eq!(reply.kvs.len(), WIDE_KEYS, "answer {n} is a whole range");
+        assert!(
+            reply.kvs.iter().all(|kv| kv.1.len() == WIDE_VALUE_BYTES),
+            "answer {n} has whole values"
+        );
+        assert!(seen.insert(reply.id), "answer {} came twice", reply.id);
+    }
+    writer.join().expect("the writer failed");
+    let mut c = Client::connect(addr).unwrap();
+    c.put(b"after", b"stall").unwrap();
+    assert_eq!(c.get_key(b"after").as_deref(), Some(&b"stall"[..]));
+}
+
+/// A gRPC message: the 5-byte prefix (uncompressed, big-endian length),
+/// then the protobuf.
+fn grpc_message(msg: &impl prost::Message) -> bytes::Bytes {
+    let body = msg.encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&body);
+    framed.into()
+}
+
+/// An HTTP/2 connection from a raw `h2` client. Its connection window is
+/// wide open and each stream's is h2's default 64 KiB, so a stream the
+/// test does not read holds at most that much on the client side and
+/// reading the streams one by one never starves the one being read.
+async fn h2_connect(addr: SocketAddr) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = h2::client::Builder::new()
+        .initial_connection_window_size(1 << 30)
+        .handshake(tcp)
+        .await
+        .expect("HTTP/2 handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    send
+}
+
+/// Send one unary call; the answer is left unread.
+async fn grpc_start(
+    send: &h2::client::SendRequest<bytes::Bytes>,
+    path: &str,
+    msg: &impl prost::Message,
+) -> h2::client::ResponseFuture {
+    let mut send = send.clone().ready().await.expect("a stream to send on");
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://cairn{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (answer, mut body) = send.send_request(request, false).expect("send a call");
+    body.send_data(grpc_message(msg), true)
+        .expect("send its message");
+    answer
+}
+
+/// Read a unary call's answer: its message, or the grpc-status it failed with.
+async fn grpc_finish(answer: h2::client::ResponseFuture) -> Result<bytes::Bytes, String> {
+    let response = answer.await.map_err(|e| e.to_string())?;
+    let status_of = |h: &http::HeaderMap| {
+        h.get("grpc-status")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    if let Some(s) = status_of(response.headers()) {
+        return Err(format!("grpc-status {s} (trailers only)"));
+    }
+    let mut body = response.into_body();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
+    }
+    let trailers = body.trailers().await.map_err(|e| e.to_string())?;
+    match trailers.as_ref().and_then(status_of).as_deref() {
+        Some("0") => {}
+        other => return Err(format!("grpc-status {other:?}")),
+    }
+    if data.len() < 5
+        || data.len() - 5 != u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize
+    {
+        return Err(format!("a broken gRPC message of {} bytes", data.len()));
+    }
+    Ok(bytes::Bytes::from(data).slice(5..))
+}
+
+#[test]
+fn a_grpc_client_that_never_reads_large_ranges_is_held_to_its_budget_then_served() {
+    use cairn_wire::etcdpb::{self as pb, path};
+    use prost::Message;
+
+    let calls = WIDE_RANGES * scale();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, pid, idle_rss) = wide_server(dir.path());
+    let addr = server.addr;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_rss(pid, stop.clone());
+
+    // Every call sent at once on one connection (under the server's
+    // stream limit); no answer read.
+    let range = pb::RangeRequest {
+        key: bytes::Bytes::from_static(b"wide/"),
+        range_end: bytes::Bytes::from_static(b"wide0"),
+        ..Default::default()
+    };
+    let answers = rt.block_on(async {
+        let bad = h2_connect(addr).await;
+        let mut answers = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            answers.push(grpc_start(&bad, path::KV_RANGE, &range).await);
+        }
+        answers
+    });
+
+    // Meanwhile a native client and another gRPC connection are served.
+    let native = std::thread::spawn(move || good_client_meanwhile(addr));
+    let grpc_ops = rt.block_on(async {
+        let good = h2_connect(addr).await;
+        let until = Instant::now() + Duration::from_secs(STALL_SECS);
+        let mut ops = 0u64;
+        while Instant::now() < until {
+            let put = pb::PutRequest {
+                key: bytes::Bytes::from_static(b"grpc/good"),
+                value: bytes::Bytes::from(format!("v{ops}")),
+                ..Default::default()
+            };
+            let answer = grpc_start(&good, path::KV_PUT, &put).await;
+            grpc_finish(answer)
+                .await
+                .unwrap_or_else(|e| panic!("good gRPC put {ops}: {e}"));
+            let get = pb::RangeRequest {
+                key: bytes::Bytes::from_static(b"grpc/good"),
+                ..Default::default()
+            };
+            let answer = grpc_start(&good, path::KV_RANGE, &get).await;
+            let got = grpc_finish(answer)
+                .await
+                .unwrap_or_else(|e| panic!("good gRPC get {ops}: {e}"));
+            let got = pb::RangeResponse::decode(got).expect("a RangeResponse");
+            assert_eq!(
+                got.kvs[0].value,
+                format!("v{ops}").as_bytes(),
+                "good gRPC get {ops}"
+            );
+            ops += 2;
+        }
+        ops
+    });
+    let native_ops = native.join().expect("the native client failed");
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    let bound = wide_rss_bound_bytes(idle_rss);
+    eprintln!(
+        "a gRPC client with {calls} unread ranges of {} MiB: good clients {native_ops} native \
+         and {grpc_ops} gRPC puts and gets; server RSS idle {} MiB, peak {} MiB, bound {} MiB",
+        (WIDE_KEYS * WIDE_VALUE_BYTES) >> 20,
+        idle_rss >> 20,
+        peak >> 20,
+        bound >> 20
+    );
+    assert!(native_ops > 0 && grpc_ops > 0, "a good client did no work");
+    assert!(
+        peak <= bound,
+        "server RSS peaked at {peak} bytes, over the bound of {bound}"
+    );
+
+    // It reads at last: every answer, whole.
+    rt.block_on(async {
+        for (n, answer) in answers.into_iter().enumerate() {
+            let msg = grpc_finish(answer)
+                .await
+                .unwrap_or_else(|e| panic!("answer {n} of {calls}: {e}"));
+            let r = pb::RangeResponse::decode(msg).expect("a RangeResponse");
+            assert_eq!(r.kvs.len(), WIDE_KEYS, "answer {n} is a whole range");
+            assert!(
+                r.kvs.iter().all(|kv| kv.value.len() == WIDE_VALUE_BYTES),
+                "answer {n} has whole values"
+            );
+        }
+    });
+    let mut c = Client::connect(addr).unwrap();
+    c.put(b"after", b"stall").unwrap();
+    assert_eq!(c.get_key(b"after").as_deref(), Some(&b"stall"[..]));
 }

@@ -10,6 +10,15 @@
 //! an error response (id 0 when its id cannot be trusted) and the
 //! connection goes on; broken framing (a bad preface, a length over the
 //! limit) closes the connection. Neither affects any other connection.
+//!
+//! A client that does not read its answers is pushed back on, not cut off:
+//! the reader admits a request only while the connection has a free
+//! in-flight slot (`CONN_INFLIGHT_MAX`) and room in its answer-byte budget
+//! (`CONN_QUEUED_ANSWER_BYTES_MAX`, see [`budget`]); otherwise it stops
+//! reading, and TCP stops the client. The connection stays open for as
+//! long as that lasts: nothing admitted is dropped, and a client that
+//! starts reading again gets every answer. Time spent waiting for room
+//! does not count against the frame timeout.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -27,6 +36,10 @@ use super::route::{ConnId, Out, Router, ToShard};
 use super::sniff;
 use super::{ServerError, Shared};
 use crate::limits;
+
+pub(super) mod budget;
+
+use budget::AnswerBudget;
 
 /// Accept loops for every client URL, on this executor's own listener.
 pub struct Listeners {
@@ -163,28 +176,49 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::
     writer.await;
 }
 
-/// Requests of one connection that have not been answered yet.
+/// Requests of one connection whose answers have not been written yet,
+/// and the bytes those answers hold.
 struct Inflight {
     count: Cell<usize>,
-    /// Wakes the reader when the writer has made room.
-    room: glommio::sync::Semaphore,
+    /// The answers' bytes; also wakes the reader when the writer has made
+    /// room.
+    budget: AnswerBudget,
 }
 
 impl Inflight {
     fn new() -> Self {
         Inflight {
             count: Cell::new(0),
-            room: glommio::sync::Semaphore::new(0),
+            budget: AnswerBudget::new(),
         }
+    }
+
+    /// Whether the reader may admit another request (or should stop
+    /// waiting: the connection can no longer write).
+    fn has_room(&self) -> bool {
+        self.budget.is_closed()
+            || (self.count.get() < limits::CONN_INFLIGHT_MAX && self.budget.has_room())
+    }
+
+    /// Wait until the reader may admit another request; true if the
+    /// connection can no longer write (the reader should end).
+    async fn room(&self) -> bool {
+        self.budget.until(|| self.has_room()).await;
+        self.budget.is_closed()
     }
 
     fn add(&self, n: usize) {
         self.count.set(self.count.get() + n);
+        self.budget.admitted(n);
     }
 
-    fn done(&self, n: usize) {
+    /// `n` answers of `bytes` in all were written.
+    fn done(&self, n: usize, bytes: usize) {
         self.count.set(self.count.get().saturating_sub(n));
-        self.room.signal(1);
+        self.budget.written(bytes);
+        if n > 0 && self.has_room() {
+            self.budget.wake_all();
+        }
     }
 }
 
@@ -203,8 +237,16 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
     // When the first bytes of a frame not yet complete arrived.
     let mut partial_since: Option<std::time::Instant> = None;
     loop {
-        while inflight.count.get() >= limits::CONN_INFLIGHT_MAX {
-            let _ = inflight.room.acquire(1).await;
+        if inflight.budget.is_closed() {
+            return Ok(());
+        }
+        if !inflight.has_room() {
+            let began = std::time::Instant::now();
+            if inflight.room().await {
+                return Ok(());
+            }
+            // The client's frame was not late while we did not read.
+            partial_since = partial_since.map(|t| t + began.elapsed());
         }
         let read = rd.read(decoder.read_buf());
         let result = match partial_since {
@@ -242,25 +284,28 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
         let mut completed = false;
         while let Some(frame) = decoder.next_frame()? {
             completed = true;
-            // Every frame takes an in-flight slot before it is admitted, even
-            // within one read, so at most CONN_INFLIGHT_MAX answers can be
-            // queued for the connection: its queue then always has room for
-            // them and for the push window.
-            if inflight.count.get() + frames.len() >= limits::CONN_INFLIGHT_MAX {
+            // Every frame takes an in-flight slot and room in the answer
+            // budget before it is admitted, even within one read, so at most
+            // CONN_INFLIGHT_MAX answers can be queued for the connection (its
+            // queue then always has room for them and for the push window),
+            // and their bytes stay within the budget.
+            if !inflight.has_room() {
                 if !frames.is_empty() {
-                    inflight.add(frames.len());
                     let msg =
                         ToShard::requests(router.executor(), conn, std::mem::take(&mut frames));
                     if router.send_to_shard(msg).await.is_err() {
                         return Ok(());
                     }
                 }
-                while inflight.count.get() >= limits::CONN_INFLIGHT_MAX {
-                    let _ = inflight.room.acquire(1).await;
+                if inflight.room().await {
+                    return Ok(());
                 }
             }
             match decode_request(frame) {
-                Ok(_) => frames.push(Bytes::copy_from_slice(frame)),
+                Ok(_) => {
+                    inflight.add(1);
+                    frames.push(Bytes::copy_from_slice(frame));
+                }
                 Err(e) if e.is_fatal_to_connection() => return Err(e),
                 Err(e) => {
                     let reply = encoder.error_response(
@@ -282,7 +327,6 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
         if frames.is_empty() {
             continue;
         }
-        inflight.add(frames.len());
         let msg = ToShard::requests(router.executor(), conn, frames);
         if router.send_to_shard(msg).await.is_err() {
             return Ok(());
@@ -301,10 +345,15 @@ async fn write_loop<W: futures_lite::io::AsyncWrite + Unpin>(
     while let Some(frame) = out_rx.recv().await {
         batch.clear();
         let (mut answers, mut pushes, mut watch_pushes) = (0, 0, 0);
+        let mut answer_bytes = 0;
         let mut take = |frame: Out, batch: &mut Vec<u8>| {
             batch.extend_from_slice(frame.bytes());
             match frame {
-                Out::Answer(_) => answers += 1,
+                Out::Answer(b) => {
+                    answers += 1;
+                    answer_bytes += b.len();
+                    inflight.budget.arrived(b.len());
+                }
                 Out::Push(_) => pushes += 1,
                 Out::WatchPush(_) => watch_pushes += 1,
             }
@@ -317,9 +366,16 @@ async fn write_loop<W: futures_lite::io::AsyncWrite + Unpin>(
             }
         }
         if wr.write_all(&batch).await.is_err() {
+            // The reader must not wait for room that will never come.
+            inflight.budget.close();
             return;
         }
-        inflight.done(answers);
+        inflight.done(answers, answer_bytes);
+        // One huge answer grew the batch: give the memory back rather than
+        // keep it for the connection's lifetime.
+        if batch.capacity() > 2 * limits::CONN_WRITE_BATCH_BYTES_MAX {
+            batch = Vec::with_capacity(limits::CONN_WRITE_BATCH_BYTES_MAX);
+        }
         // Room in the watch window: this executor may push the
         // connection's watches more (or ask history for them).
         router.watch_pushes_written(conn, watch_pushes);

@@ -16,7 +16,11 @@
 //!
 //! Errors keep the shard's gRPC code and etcd's message text; response
 //! headers carry the shard's cluster id, member id, revision and term.
+//!
+//! A client that does not read its answers is held to the same answer-byte
+//! budget as a native one (see [`answer`]).
 
+mod answer;
 mod auth;
 mod codec;
 mod convert;
@@ -38,9 +42,11 @@ use h2::RecvStream;
 use http::{HeaderValue, Response};
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
+use super::conn::budget::AnswerBudget;
 use super::route::Router;
 use super::Shared;
 use crate::limits;
+use answer::{send_paced, Held, Ticket};
 use codec::{MessageReader, Status};
 pub use session::Session;
 
@@ -50,7 +56,9 @@ where
     S: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin + 'static,
 {
     let mut builder = h2::server::Builder::new();
-    builder.max_concurrent_streams(limits::GRPC_STREAMS_PER_CONN_MAX);
+    builder
+        .max_concurrent_streams(limits::GRPC_STREAMS_PER_CONN_MAX)
+        .max_send_buffer_size(limits::GRPC_STREAM_SEND_BUFFER_BYTES_MAX);
     let mut conn = match builder.handshake::<_, Bytes>(io.compat()).await {
         Ok(c) => c,
         Err(e) => {
@@ -62,10 +70,18 @@ where
         shared.config.max_request_bytes as usize + limits::GRPC_MESSAGE_OVERHEAD_BYTES;
     let session = Session::open(router.clone());
     router.set_cert_user(session.conn(), cert_user);
+    let budget = Rc::new(AnswerBudget::new());
     while let Some(next) = conn.accept().await {
         match next {
             Ok((request, respond)) => {
-                glommio::spawn_local(call(session.clone(), request, respond, message_max)).detach();
+                let call = call(
+                    session.clone(),
+                    budget.clone(),
+                    request,
+                    respond,
+                    message_max,
+                );
+                glommio::spawn_local(call).detach();
             }
             Err(e) => {
                 tracing::debug!(conn = session.conn(), "HTTP/2 connection failed: {e}");
@@ -73,12 +89,15 @@ where
             }
         }
     }
+    // Calls still waiting for room end.
+    budget.close();
     session.close().await;
 }
 
 /// One HTTP/2 stream: one gRPC call.
 async fn call(
     session: Rc<Session>,
+    budget: Rc<AnswerBudget>,
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     message_max: usize,
@@ -99,28 +118,33 @@ async fn call(
     if let Some(enc) = parts.headers.get("grpc-encoding") {
         if enc.as_bytes() != b"identity" {
             let enc = String::from_utf8_lossy(enc.as_bytes()).into_owned();
-            finish(
-                respond,
-                Err(Status::unimplemented(format!(
-                    "grpc: Decompressor is not installed for grpc-encoding \"{enc}\""
-                ))),
-            );
+            let status = Status::unimplemented(format!(
+                "grpc: Decompressor is not installed for grpc-encoding \"{enc}\""
+            ));
+            finish(respond, Err(status), None).await;
             return;
         }
     }
+    // A unary call's request is read only once its answer has room.
+    let ticket = if services::is_streaming(&path) || services::is_recipe(&path) {
+        None
+    } else {
+        match Ticket::take(&budget).await {
+            Some(t) => Some(t),
+            None => return,
+        }
+    };
     // clientv3's WithRequireLeader: fail fast while no leader is known.
     let require_leader = parts
         .headers
         .get("hasleader")
         .is_some_and(|v| v.as_bytes() == b"true");
     if require_leader && !services::has_leader(&session).await {
-        finish(
-            respond,
-            Err(Status::new(
-                cairn_wire::rpc::ErrorCode::Unavailable,
-                "etcdserver: no leader",
-            )),
+        let status = Status::new(
+            cairn_wire::rpc::ErrorCode::Unavailable,
+            "etcdserver: no leader",
         );
+        finish(respond, Err(status), None).await;
         return;
     }
     let token = session::token_of(&parts.headers);
@@ -140,7 +164,11 @@ async fn call(
         Ok(msg) => services::unary(&caller, &path, msg).await,
         Err(status) => Err(status),
     };
-    finish(respond, result);
+    let held = match (&result, ticket) {
+        (Ok(msg), Some(t)) => Some(t.answered(msg.len())),
+        _ => None,
+    };
+    finish(respond, result, held).await;
 }
 
 /// The one message of a unary call's request stream.
@@ -180,14 +208,19 @@ fn grpc_response() -> Response<()> {
 }
 
 /// Answer a unary call: the message then status OK, or only the error
-/// status (gRPC's "trailers-only" response).
-fn finish(mut respond: SendResponse<Bytes>, result: Result<Bytes, Status>) {
+/// status (gRPC's "trailers-only" response). `held` is the message's
+/// charge to the connection's answer budget, if it has one.
+async fn finish(
+    mut respond: SendResponse<Bytes>,
+    result: Result<Bytes, Status>,
+    held: Option<Held>,
+) {
     match result {
         Ok(msg) => {
             let Ok(mut send) = respond.send_response(grpc_response(), false) else {
                 return;
             };
-            if send.send_data(msg, false).is_ok() {
+            if send_paced(&mut send, msg, held).await.is_ok() {
                 let ok = Status {
                     code: 0,
                     message: String::new(),
