@@ -487,3 +487,9 @@ pub const BCRYPT_COST_DEFAULT: u32 = 10;
 
 /// etcd's default simple-token TTL (`--auth-token-ttl`), in seconds.
 pub const AUTH_TOKEN_TTL_S_DEFAULT: u64 = 300;
+
+/// Largest log index or term WAL recovery accepts. A log taking a billion
+/// entries a second reaches it after 146 years, so a larger value is damage
+/// that passed the checksums (a bug or an edit); refusing it keeps every
+/// `index + 1` of recovery and Raft from overflowing.
+pub const WAL_INDEX_TERM_MAX: u64 = 1 << 62;

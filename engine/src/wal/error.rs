@@ -27,4 +27,12 @@ pub enum WalError {
     /// An entry's payload is larger than one batch can hold.
     #[error("wal: entry payload of {len} bytes exceeds the limit of {max} bytes")]
     EntryTooLarge { len: usize, max: usize },
+    /// An index or term above `WAL_INDEX_TERM_MAX`: recovery would refuse
+    /// the log, so it is not written.
+    #[error("wal: {what} {value} exceeds the limit of {max}")]
+    OutOfRange {
+        what: &'static str,
+        value: u64,
+        max: u64,
+    },
 }

@@ -26,7 +26,7 @@ use super::format::{
 };
 use super::replay::{Entry, Recovered, Replay};
 use crate::io::{File, Fs};
-use crate::limits::IO_ALIGN_BYTES;
+use crate::limits::{IO_ALIGN_BYTES, WAL_INDEX_TERM_MAX};
 
 /// Reads are issued in pieces of this size so a segment is read with a few
 /// large requests, not one per batch.
@@ -123,7 +123,29 @@ async fn read_header<Fl: File>(file: &Fl, seg: &SegmentInfo) -> Result<SegmentHe
             "segment header does not match the file name",
         ));
     }
+    for (what, v) in [
+        // A segment started after an entry at the largest index names
+        // the index after it.
+        (
+            "index before the first",
+            h.first_index.get().saturating_sub(1),
+        ),
+        ("commit index", h.hs_commit.get()),
+        ("term", h.hs_term.get()),
+        ("snapshot index", h.snap_index.get()),
+        ("snapshot term", h.snap_term.get()),
+    ] {
+        in_range(what, v).map_err(|r| corrupt(&seg.path, 0, format!("segment header: {r}")))?;
+    }
     Ok(h)
+}
+
+/// Refuses an index or term no log reaches (see [`WAL_INDEX_TERM_MAX`]).
+fn in_range(what: &str, v: u64) -> Result<(), String> {
+    if v > WAL_INDEX_TERM_MAX {
+        return Err(format!("{what} {v} is out of range"));
+    }
+    Ok(())
 }
 
 /// Reads the whole log in `dir`.
@@ -242,6 +264,8 @@ fn apply(replay: &mut Replay, kind: u8, payload: &[u8]) -> Result<(), String> {
             let (p, data) = EntryPrefix::read_from_prefix(payload)
                 .map_err(|_| "entry record too short".to_string())?;
             debug_assert_eq!(payload.len() - data.len(), ENTRY_PREFIX_BYTES);
+            in_range("entry index", p.index.get())?;
+            in_range("entry term", p.term.get())?;
             replay.entry(Entry {
                 index: p.index.get(),
                 term: p.term.get(),
@@ -252,6 +276,8 @@ fn apply(replay: &mut Replay, kind: u8, payload: &[u8]) -> Result<(), String> {
         KIND_HARD_STATE => {
             let p = HardStatePayload::read_from_bytes(payload)
                 .map_err(|_| "bad hard state record".to_string())?;
+            in_range("term", p.term.get())?;
+            in_range("commit index", p.commit.get())?;
             replay.hard_state(super::format::HardState {
                 term: p.term.get(),
                 vote: p.vote.get(),
@@ -262,6 +288,8 @@ fn apply(replay: &mut Replay, kind: u8, payload: &[u8]) -> Result<(), String> {
         KIND_SNAPSHOT => {
             let p = SnapshotPayload::read_from_bytes(payload)
                 .map_err(|_| "bad snapshot record".to_string())?;
+            in_range("snapshot index", p.index.get())?;
+            in_range("snapshot term", p.term.get())?;
             replay.snapshot(super::format::SnapshotMarker {
                 index: p.index.get(),
                 term: p.term.get(),

@@ -30,7 +30,9 @@ use super::format::{
 };
 use super::reader::SegmentInfo;
 use crate::io::{AlignedBuf, Fs};
-use crate::limits::{IO_ALIGN_BYTES, WAL_BATCH_BYTES_MAX, WAL_BATCH_QUEUE_MAX, WAL_SEGMENT_BYTES};
+use crate::limits::{
+    IO_ALIGN_BYTES, WAL_BATCH_BYTES_MAX, WAL_BATCH_QUEUE_MAX, WAL_INDEX_TERM_MAX, WAL_SEGMENT_BYTES,
+};
 use encode::{encode, write_record};
 use flusher::flusher;
 pub(crate) use segment::{create_segment, new_header};
@@ -56,6 +58,16 @@ pub enum Record<'a> {
 }
 
 impl Record<'_> {
+    /// The first index or term of this record that recovery would refuse.
+    fn out_of_range(&self) -> Option<(&'static str, u64)> {
+        let fields = match *self {
+            Record::Entry { index, term, .. } => [("entry index", index), ("entry term", term)],
+            Record::HardState(hs) => [("term", hs.term), ("commit index", hs.commit)],
+            Record::Snapshot(m) => [("snapshot index", m.index), ("snapshot term", m.term)],
+        };
+        fields.into_iter().find(|&(_, v)| v > WAL_INDEX_TERM_MAX)
+    }
+
     fn encoded_len(&self) -> usize {
         RECORD_HEADER_BYTES
             + match self {
@@ -264,6 +276,13 @@ impl<F: Fs> Wal<F> {
         st.check_usable()?;
         let max = st.opts.entry_payload_max();
         for r in records {
+            if let Some((what, value)) = r.out_of_range() {
+                return Err(WalError::OutOfRange {
+                    what,
+                    value,
+                    max: WAL_INDEX_TERM_MAX,
+                });
+            }
             if let Record::Entry { payload, .. } = r {
                 if payload.len() > max {
                     return Err(WalError::EntryTooLarge {

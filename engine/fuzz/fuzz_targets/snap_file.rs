@@ -1,0 +1,13 @@
+//! libFuzzer target `snap_file`: the only snapshot file, read and restored (see `engine/tests/fuzz_targets/`).
+#![no_main]
+
+use cairn_fuzz::*;
+use libfuzzer_sys::fuzz_target;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fuzz_target!(
+    init: { init_storage(); },
+    |data: &[u8]| check("snap_file", data, storage_targets::snap_budget_bytes, storage_targets::snap_file)
+);
