@@ -277,6 +277,11 @@ pub const WATCH_PUSH_WINDOW: usize = 256;
 /// executor that falls behind costs the shard bounded memory, never a stall.
 pub const WATCH_PUBLISH_BACKLOG_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+/// Bytes of the latest publications each executor keeps, so that a watch
+/// that fell a little behind (its connection was out of room) catches up
+/// from them instead of from the shard's history.
+pub const WATCH_RECENT_BYTES_MAX: usize = 16 * 1024 * 1024;
+
 /// What one published event counts against the backlog besides its keys
 /// and values (the event's fields and its share of the publication).
 pub const WATCH_EVENT_OVERHEAD_BYTES: usize = 96;

@@ -268,8 +268,9 @@ impl Router {
     /// The connection's socket took `n` watch pushes: room for more.
     pub fn watch_pushes_written(&self, conn: ConnId, n: usize) {
         if n > 0 {
-            self.watches.borrow_mut().written(conn, n);
-            self.ring_watch_report();
+            let mut fx = Effects::default();
+            self.watches.borrow_mut().written(conn, n, &mut fx);
+            self.effects(fx);
         }
     }
 

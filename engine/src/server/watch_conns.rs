@@ -8,14 +8,96 @@
 //! Pushed frames are [`Out::WatchPush`]: the connection's writer reports
 //! them written straight to this executor's registry (no trip to the
 //! shard), which reopens the connection's push window.
+//!
+//! The executor also keeps the most recent publications it processed
+//! ([`Recent`], bounded by `WATCH_RECENT_BYTES_MAX`). A watch that fell
+//! behind for lack of room is usually only a few revisions back: it is
+//! caught up from there, in frames of many revisions, without asking the
+//! shard (whose history read scans the watched range). Only a watch that
+//! is further back than those publications asks the shard.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use cairn_wire::{rpc, Encoder, EventRef, Header, WatchResult};
 
 use super::apply::kv_ref;
 use super::route::{ConnId, Out};
-use super::watch::{WatchMsg, WatchReport};
+use super::watch::{Published, WatchMsg, WatchReport};
+use crate::limits;
 use crate::mvcc::{Event, EventKind};
-use crate::watch::{CatchUp, WatchRegistry};
+use crate::watch::{in_range, Answer, CatchUp, WatchRegistry};
+
+/// The latest publications this executor processed, contiguous by
+/// revision and ending at the newest revision the executor knows of.
+#[derive(Default)]
+struct Recent {
+    pubs: VecDeque<Arc<Published>>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn last_rev(&self) -> Option<i64> {
+        self.pubs.back().map(|p| p.header.revision)
+    }
+
+    fn clear(&mut self) {
+        self.pubs.clear();
+        self.bytes = 0;
+    }
+
+    fn push(&mut self, p: Arc<Published>) {
+        if self
+            .last_rev()
+            .is_some_and(|last| p.header.revision != last + 1)
+        {
+            // Publications were dropped in between: the gap is not here.
+            self.clear();
+        }
+        self.bytes += p.bytes;
+        self.pubs.push_back(p);
+        while self.bytes > limits::WATCH_RECENT_BYTES_MAX && self.pubs.len() > 1 {
+            if let Some(old) = self.pubs.pop_front() {
+                self.bytes -= old.bytes;
+            }
+        }
+    }
+
+    /// Answer a history request from here, if every revision it needs is
+    /// here: whole revisions from `from_rev`, about `max_events` at most.
+    fn answer(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        from_rev: i64,
+        max_events: usize,
+    ) -> Option<Answer> {
+        let first = self.pubs.front()?.header.revision;
+        let last = self.last_rev()?;
+        if from_rev < first || from_rev > last + 1 {
+            return None;
+        }
+        let mut events = Vec::new();
+        let mut next_revision = last + 1;
+        for p in self.pubs.iter().skip((from_rev - first) as usize) {
+            if events.len() >= max_events {
+                next_revision = p.header.revision;
+                break;
+            }
+            events.extend(
+                p.events
+                    .iter()
+                    .filter(|e| in_range(&e.kv.key, key, range_end))
+                    .cloned(),
+            );
+        }
+        Some(Answer::Events {
+            events,
+            next_revision,
+            current_rev: last,
+        })
+    }
+}
 
 /// What handling a message produced: frames for connections, and whether
 /// there is something to report to the shard.
@@ -37,6 +119,7 @@ pub struct ConnWatches {
     idle_reported: Option<u64>,
     /// What goes to the shard next.
     report: WatchReport,
+    recent: Recent,
 }
 
 impl Default for ConnWatches {
@@ -54,6 +137,7 @@ impl ConnWatches {
             creates: 0,
             idle_reported: None,
             report: WatchReport::default(),
+            recent: Recent::default(),
         }
     }
 
@@ -105,7 +189,7 @@ impl ConnWatches {
                 };
                 fx.frames.push((conn, Out::Answer(frame.to_vec())));
                 // A start in the past reads history right after the notice.
-                self.ask(conn);
+                self.ask(conn, fx);
                 self.check_idle();
             }
             WatchMsg::Cancel {
@@ -135,7 +219,7 @@ impl ConnWatches {
                 // Everything up to the shard's revision has been published
                 // by now (or dropped): watches that miss some read history.
                 self.reg.sync(header.revision);
-                self.ask_all();
+                self.ask_all(fx);
                 // The revision every watch of the connection has been sent
                 // everything up to; frames before this one carry the rest.
                 let header = Header {
@@ -153,7 +237,9 @@ impl ConnWatches {
                 fx.frames.push((conn, Out::Answer(frame.to_vec())));
             }
             WatchMsg::Events(published) => {
-                self.seen(published.header);
+                if published.header.revision >= self.header.revision {
+                    self.header = published.header;
+                }
                 let rev = published.header.revision;
                 for d in self.reg.apply(rev, &published.events) {
                     let frame = encode_events(
@@ -167,10 +253,11 @@ impl ConnWatches {
                     fx.frames.push((d.conn, Out::WatchPush(frame)));
                 }
                 fx.processed_bytes += published.bytes;
+                self.recent.push(published);
                 // Watches that fell behind ask for history when their
                 // connection has room again; those that missed a dropped
                 // publication may have room now.
-                self.ask_all();
+                self.ask_all(fx);
             }
             WatchMsg::History {
                 conn,
@@ -184,26 +271,28 @@ impl ConnWatches {
                     let frame = self.catch_up_frame(&header, step);
                     fx.frames.push((conn, Out::WatchPush(frame)));
                 }
-                self.ask(conn);
+                self.ask(conn, fx);
                 self.check_idle();
             }
             WatchMsg::Sync { header } => {
                 self.seen(header);
                 self.reg.sync(header.revision);
-                self.ask_all();
+                self.ask_all(fx);
             }
             WatchMsg::Reset { next_rev, header } => {
                 self.seen(header);
+                // The index was replaced: history comes from the new one.
+                self.recent.clear();
                 self.reg.reset(next_rev);
-                self.ask_all();
+                self.ask_all(fx);
             }
         }
     }
 
     /// The connection's socket took `n` watch pushes.
-    pub fn written(&mut self, conn: ConnId, n: usize) {
+    pub fn written(&mut self, conn: ConnId, n: usize, fx: &mut Effects) {
         self.reg.written(conn, n);
-        self.ask(conn);
+        self.ask(conn, fx);
     }
 
     /// The connection is gone: its watches end.
@@ -228,20 +317,59 @@ impl ConnWatches {
         }
     }
 
+    /// A header from the shard other than a publication's: if the shard
+    /// is past the newest publication here, those in between were dropped
+    /// and the recent ones no longer end at the head.
     fn seen(&mut self, header: Header) {
+        if self
+            .recent
+            .last_rev()
+            .is_some_and(|last| header.revision > last)
+        {
+            self.recent.clear();
+        }
         if header.revision >= self.header.revision {
             self.header = header;
         }
     }
 
-    fn ask(&mut self, conn: ConnId) {
-        let asks = self.reg.asks(conn);
-        self.report.asks.extend(asks);
+    /// History for the connection's behind watches: from the recent
+    /// publications where they reach, from the shard otherwise.
+    fn ask(&mut self, conn: ConnId, fx: &mut Effects) {
+        loop {
+            let asks = self.reg.asks(conn);
+            if asks.is_empty() {
+                return;
+            }
+            let mut local = false;
+            for a in asks {
+                let here = self.recent.answer(
+                    &a.key,
+                    &a.range_end,
+                    a.from_rev,
+                    limits::MVCC_REPLAY_EVENTS_MAX_DEFAULT,
+                );
+                match here {
+                    Some(answer) => {
+                        local = true;
+                        if let Some(step) = self.reg.history(conn, a.watch_id, a.token, answer) {
+                            let header = self.header;
+                            let frame = self.catch_up_frame(&header, step);
+                            fx.frames.push((conn, Out::WatchPush(frame)));
+                        }
+                    }
+                    None => self.report.asks.push(a),
+                }
+            }
+            if !local {
+                return;
+            }
+        }
     }
 
-    fn ask_all(&mut self) {
+    fn ask_all(&mut self, fx: &mut Effects) {
         for conn in self.reg.conns_to_catch_up() {
-            self.ask(conn);
+            self.ask(conn, fx);
         }
     }
 
@@ -320,4 +448,128 @@ fn encode_events(
         },
     )
     .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mvcc::KeyValue;
+    use crate::watch::WatchSpec;
+    use cairn_wire::{decode_response, KeyValueRef, ResponseBodyView};
+
+    fn header(revision: i64) -> Header {
+        Header {
+            revision,
+            ..Header::default()
+        }
+    }
+
+    fn publication(rev: i64, key: &str) -> WatchMsg {
+        let kv = KeyValue {
+            key: key.as_bytes().to_vec(),
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+            value: b"v".to_vec(),
+            lease: 0,
+        };
+        WatchMsg::Events(Arc::new(Published {
+            header: header(rev),
+            events: vec![Event {
+                kind: EventKind::Put,
+                kv,
+                prev_kv: None,
+            }],
+            bytes: 100,
+        }))
+    }
+
+    fn create(w: &mut ConnWatches, conn: ConnId, rev: i64, fx: &mut Effects) {
+        w.handle(
+            WatchMsg::Create {
+                conn,
+                id: 5,
+                spec: WatchSpec {
+                    key: b"k".to_vec(),
+                    range_end: b"l".to_vec(),
+                    ..WatchSpec::default()
+                },
+                watch_id: 0,
+                start_rev: 0,
+                header: header(rev),
+            },
+            fx,
+        );
+    }
+
+    /// Revisions of the events in the pushed frames, in order.
+    fn pushed_revs(fx: &Effects) -> Vec<i64> {
+        fx.frames
+            .iter()
+            .filter_map(|(_, out)| match out {
+                Out::WatchPush(f) => Some(f),
+                _ => None,
+            })
+            .flat_map(|f| {
+                let v = decode_response(f).unwrap();
+                let Ok(ResponseBodyView::Watch(w)) = v.body else {
+                    panic!("not a watch response")
+                };
+                w.events()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| KeyValueRef::from(e.kv().unwrap()).mod_revision)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_watch_out_of_room_catches_up_from_recent_publications_without_the_shard() {
+        let mut w = ConnWatches::new();
+        let mut fx = Effects::default();
+        create(&mut w, 1, 1, &mut fx);
+        let total = limits::WATCH_PUSH_WINDOW as i64 + 44;
+        for rev in 2..2 + total {
+            w.handle(publication(rev, &format!("k{rev}")), &mut fx);
+        }
+        assert_eq!(pushed_revs(&fx).len(), limits::WATCH_PUSH_WINDOW);
+        w.written(1, limits::WATCH_PUSH_WINDOW, &mut fx);
+        assert!(!w.has_report(), "no history asked of the shard");
+        let revs = pushed_revs(&fx);
+        assert_eq!(
+            revs,
+            (2..2 + total).collect::<Vec<i64>>(),
+            "each once, in order"
+        );
+        // Live again.
+        let mut fx = Effects::default();
+        w.handle(publication(2 + total, "k-next"), &mut fx);
+        assert_eq!(pushed_revs(&fx), vec![2 + total]);
+    }
+
+    #[test]
+    fn a_gap_or_a_newer_shard_revision_sends_the_ask_to_the_shard() {
+        let mut w = ConnWatches::new();
+        let mut fx = Effects::default();
+        create(&mut w, 1, 1, &mut fx);
+        w.handle(publication(2, "k2"), &mut fx);
+        // Revision 3 was dropped; 4 shows the gap, which is not here.
+        w.handle(publication(4, "k4"), &mut fx);
+        assert_eq!(pushed_revs(&fx), vec![2]);
+        let report = w.take_report();
+        assert_eq!(report.asks.len(), 1);
+        assert_eq!(report.asks[0].from_rev, 3);
+
+        // Dropped at the end, then a sync: the recent publications no
+        // longer reach the head, so the shard is asked.
+        let mut w = ConnWatches::new();
+        let mut fx = Effects::default();
+        create(&mut w, 1, 1, &mut fx);
+        w.handle(publication(2, "k2"), &mut fx);
+        w.handle(WatchMsg::Sync { header: header(5) }, &mut fx);
+        let report = w.take_report();
+        assert_eq!(report.asks.len(), 1);
+        assert_eq!(report.asks[0].from_rev, 3);
+    }
 }

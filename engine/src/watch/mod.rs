@@ -63,15 +63,21 @@ pub struct WatchSpec {
     pub progress_notify: bool,
 }
 
+/// Whether `key` lies in etcd's range `[start, end)` (empty `end`: just
+/// `start`; `"\0"`: every key from `start` on).
+pub fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
+    if end.is_empty() {
+        key == start
+    } else if end == b"\0" {
+        key >= start
+    } else {
+        key >= start && key < end
+    }
+}
+
 impl WatchSpec {
     fn covers(&self, key: &[u8]) -> bool {
-        if self.range_end.is_empty() {
-            key == self.key.as_slice()
-        } else if self.range_end.as_slice() == b"\0" {
-            key >= self.key.as_slice()
-        } else {
-            key >= self.key.as_slice() && key < self.range_end.as_slice()
-        }
+        in_range(key, &self.key, &self.range_end)
     }
 
     fn wants(&self, e: &Event) -> bool {
