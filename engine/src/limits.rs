@@ -434,6 +434,14 @@ const _: () = assert!(
 /// what a compaction adds to one write's latency; reads never wait for it.
 pub const COMPACTION_STEP_KEYS: usize = 10_000;
 
+/// Dropped versions one compaction step frees. Keys alone do not bound a
+/// step: ten thousand keys of a hundred versions each are a million frees
+/// in one write's apply. Freeing is the costly part of a step (a value's
+/// allocation each), and this many take well under a millisecond (about
+/// 0.2 ms unoptimised, see `compaction_step_cost` in `mvcc/compact.rs`); a
+/// key with more dropped versions is freed over several steps.
+pub const COMPACTION_STEP_VERSIONS: usize = 4_096;
+
 /// Client connections one executor serves at once (`--max-client-conns-
 /// per-core`): each holds a decoder buffer and an answer queue, so a flood
 /// of connections must not exhaust memory or file descriptors. A

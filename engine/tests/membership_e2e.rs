@@ -2,7 +2,8 @@
 //! from 1 to 5 members through learners while a writer runs, shrink it to
 //! 3, replace a dead member with a new one on an empty data dir, remove the
 //! leader. No acknowledged write is lost, every member ends with the same
-//! hashkv, and a removed member exits with an error.
+//! hashkv, and a removed member exits with an error. A member added after
+//! many writes installs one snapshot and catches up from the log.
 
 mod common;
 
@@ -112,6 +113,18 @@ fn on_leader<T>(
 
 /// A new member process joining the running cluster.
 fn joiner(cluster: &Cluster, name: &str, peer_port: u16, dir: &std::path::Path) -> Server {
+    let mut s = joiner_unstarted(cluster, name, peer_port, dir);
+    s.spawn();
+    s
+}
+
+/// A joining member's settings, not started yet.
+fn joiner_unstarted(
+    cluster: &Cluster,
+    name: &str,
+    peer_port: u16,
+    dir: &std::path::Path,
+) -> Server {
     let mut initial: Vec<String> = cluster
         .members
         .iter()
@@ -119,7 +132,7 @@ fn joiner(cluster: &Cluster, name: &str, peer_port: u16, dir: &std::path::Path) 
         .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
         .collect();
     initial.push(format!("{name}=http://127.0.0.1:{peer_port}"));
-    let mut s = Server {
+    Server {
         child: None,
         addr: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
         data_dir: dir.to_path_buf(),
@@ -138,9 +151,7 @@ fn joiner(cluster: &Cluster, name: &str, peer_port: u16, dir: &std::path::Path) 
         ],
         name: name.into(),
         wait_put: false,
-    };
-    s.spawn();
-    s
+    }
 }
 
 /// Add a learner, show that promoting it early is refused, start it,
@@ -360,4 +371,73 @@ fn a_member_removed_while_down_exits_when_it_comes_back() {
     on_leader(&cluster, "write after the removal", |c| {
         c.put(b"after", b"removal").map(|_| ())
     });
+}
+
+/// Start `s` as `Server::spawn` does, logging at info level to `log`.
+fn spawn_logged(s: &mut Server, log: &std::path::Path) {
+    let client_url = format!("http://{}", s.addr);
+    let peer_url = format!("http://127.0.0.1:{}", s.peer_port);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["--name", &s.name, "--no-pin", "--cores", "2"])
+        .args(["--log-level", "info"])
+        .arg("--data-dir")
+        .arg(&s.data_dir)
+        .args(["--listen-client-urls", &client_url])
+        .args(["--advertise-client-urls", &client_url])
+        .args(["--listen-peer-urls", &peer_url])
+        .args(["--initial-advertise-peer-urls", &peer_url])
+        .args(&s.extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start cairn");
+    s.child = Some(child);
+}
+
+/// A member added after many writes is sent the leader's latest durable
+/// snapshot, which may be older than the one its addition asks for (still
+/// being written then). Once that newer one is durable the leader must
+/// keep the log back to the snapshot in flight: the learner installs one
+/// snapshot and catches up from the log, never a second one.
+#[test]
+fn a_joining_member_installs_one_snapshot_and_catches_up_from_the_log() {
+    // More entries since the periodic snapshot than the log keeps behind
+    // a new one (5,000), and enough bytes that the snapshot the addition
+    // asks for takes a while to write.
+    let cluster = Cluster::start(1, &["--snapshot-count", "12000"]);
+    cluster.members[0].wait_ready();
+    let mut c = leader_client(&cluster);
+    let keys: Vec<Vec<u8>> = (0..20_000)
+        .map(|i| format!("{i:0>1000}").into_bytes())
+        .collect();
+    c.put_many(&keys, 500);
+    let last = keys.last().unwrap().clone();
+
+    let peer_port = free_port();
+    let url = format!("http://127.0.0.1:{peer_port}");
+    on_leader(&cluster, "member add", |c| member_add(c, &url, true));
+    let dir = tempfile::tempdir().unwrap();
+    let mut learner = joiner_unstarted(&cluster, "learner", peer_port, dir.path());
+    let log = dir.path().join("learner.log");
+    spawn_logged(&mut learner, &log);
+
+    let mut lc = Client::connect_retry(learner.addr, WITHIN);
+    let deadline = Instant::now() + WITHIN * 3;
+    loop {
+        let r = lc.get(RangeParams {
+            key: &last,
+            serializable: true,
+            ..Default::default()
+        });
+        if r.error.is_none() && !r.kvs.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "learner never caught up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let installs = std::fs::read_to_string(&log)
+        .unwrap()
+        .matches("installed snapshot from the leader")
+        .count();
+    assert_eq!(installs, 1, "snapshots the learner installed");
 }

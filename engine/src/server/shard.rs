@@ -205,6 +205,10 @@ pub struct Shard {
     member_snapshot_wanted: bool,
     /// The membership at the index of the snapshot being written.
     snapshot_conf_state: Option<raft::ConfState>,
+    /// Index of the snapshot last sent to each peer since the log was last
+    /// truncated: the peer needs the entries after it (at most one per
+    /// member).
+    snapshots_sent: HashMap<u64, u64>,
     /// When this member's own removal applied.
     removed_at: Option<Instant>,
     /// When this member last proposed its name for the member table.
@@ -379,6 +383,7 @@ impl Shard {
             pending_members: HashMap::new(),
             member_snapshot_wanted: false,
             snapshot_conf_state: None,
+            snapshots_sent: HashMap::new(),
             removed_at: None,
             name_proposed_at: None,
             maint: Maintenance::new(),
@@ -680,8 +685,12 @@ impl Shard {
 
     fn snapshot_finished(&mut self, outcome: SnapshotOutcome) {
         self.snapshotting = false;
-        // Compactions asked for while the snapshot held them run now.
-        self.mvcc.borrow_mut().finish_held_compaction();
+        // Compactions asked for while the snapshot held them go on now, a
+        // step at a time like any other (later writes and ticks take the
+        // rest), so the end of a snapshot never stalls the shard.
+        self.mvcc
+            .borrow_mut()
+            .compaction_step(limits::COMPACTION_STEP_KEYS);
         let header = self.header();
         let error = match &outcome {
             SnapshotOutcome::Done { .. } => None,
@@ -704,7 +713,8 @@ impl Shard {
                 // first membership is not in the log.
                 let keep_from = index
                     .saturating_sub(limits::SNAPSHOT_CATCH_UP_ENTRIES)
-                    .max(1);
+                    .max(1)
+                    .min(self.snapshot_catch_up_floor());
                 self.log.compact(keep_from);
             }
             SnapshotOutcome::Failed { index, error } => {
@@ -714,6 +724,23 @@ impl Shard {
                 self.snapshot_index = index;
             }
         }
+    }
+
+    /// The lowest index the log may be truncated to so that a peer sent an
+    /// older snapshot (still in flight, being installed, or catching up
+    /// from it) continues from the log, instead of being sent the new
+    /// snapshot as well: a joining member is sent the latest durable
+    /// snapshot while the one its addition asked for is still written.
+    /// Each send holds back one truncation only, so a peer that never
+    /// catches up does not keep the log growing.
+    fn snapshot_catch_up_floor(&mut self) -> u64 {
+        let progress = self.node.status().progress;
+        let floor = self
+            .snapshots_sent
+            .drain()
+            .filter_map(|(peer, sent)| progress.get(&peer).map(|p| p.matched.max(sent)))
+            .min();
+        floor.unwrap_or(u64::MAX)
     }
 
     /// Start streaming a backup of this member's state (see
@@ -1148,6 +1175,7 @@ impl Shard {
         let fs = self.fs.clone();
         let events = self.events_tx.clone();
         tracing::info!(peer = %format!("{to:x}"), index, "sending snapshot");
+        self.snapshots_sent.insert(to, index);
         glommio::spawn_local(async move {
             let result = async {
                 let info = store
