@@ -277,6 +277,14 @@ pub const WATCH_PUSH_WINDOW: usize = 256;
 /// executor that falls behind costs the shard bounded memory, never a stall.
 pub const WATCH_PUBLISH_BACKLOG_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+/// Unwritten pushed frames up to which a connection's watches get each
+/// revision as it is published. Past it they fall behind and, once the
+/// socket has drained back under it, get every revision they missed in one
+/// frame each (up to the window): a connection that cannot keep up gets
+/// fewer, larger frames instead of a frame per watch per revision.
+pub const WATCH_LIVE_PUSHES_MAX: usize = 32;
+const _: () = assert!(WATCH_LIVE_PUSHES_MAX <= WATCH_PUSH_WINDOW);
+
 /// Bytes of the latest publications each executor keeps, so that a watch
 /// that fell a little behind (its connection was out of room) catches up
 /// from them instead of from the shard's history.

@@ -529,12 +529,12 @@ mod tests {
         let mut w = ConnWatches::new();
         let mut fx = Effects::default();
         create(&mut w, 1, 1, &mut fx);
-        let total = limits::WATCH_PUSH_WINDOW as i64 + 44;
+        let total = limits::WATCH_LIVE_PUSHES_MAX as i64 + 44;
         for rev in 2..2 + total {
             w.handle(publication(rev, &format!("k{rev}")), &mut fx);
         }
-        assert_eq!(pushed_revs(&fx).len(), limits::WATCH_PUSH_WINDOW);
-        w.written(1, limits::WATCH_PUSH_WINDOW, &mut fx);
+        assert_eq!(pushed_revs(&fx).len(), limits::WATCH_LIVE_PUSHES_MAX);
+        w.written(1, limits::WATCH_LIVE_PUSHES_MAX, &mut fx);
         assert!(!w.has_report(), "no history asked of the shard");
         let revs = pushed_revs(&fx);
         assert_eq!(

@@ -16,7 +16,9 @@
 //! the shard publishes is `next_rev`) or *behind* (it reads `next_rev`
 //! onward from the MVCC history first). Each connection may have at most
 //! [`crate::limits::WATCH_PUSH_WINDOW`] pushed frames that its socket has
-//! not taken yet, history asks included. A live watcher falls behind when
+//! not taken yet, history asks included; revisions are pushed live only
+//! while fewer than [`crate::limits::WATCH_LIVE_PUSHES_MAX`] are unwritten,
+//! so a connection that cannot keep up gets many revisions per frame. A live watcher falls behind when
 //! its connection has no room for a matching revision, or when a
 //! publication skips revisions it has not seen (the shard drops
 //! publications to an executor that is too far behind, and says so later
@@ -129,8 +131,9 @@ struct ConnWatches {
 }
 
 impl ConnWatches {
+    /// Room to push a revision live, or to start catching watches up.
     fn has_room(&self) -> bool {
-        self.pushes < limits::WATCH_PUSH_WINDOW
+        self.pushes < limits::WATCH_LIVE_PUSHES_MAX
     }
 }
 
@@ -408,7 +411,8 @@ impl<C: Copy + Eq + Hash + Ord> WatchRegistry<C> {
                     w.next_rev = rev + 1;
                     continue;
                 }
-                if cw.pushes >= limits::WATCH_PUSH_WINDOW {
+                if cw.pushes >= limits::WATCH_LIVE_PUSHES_MAX {
+                    // Its revisions go out together once the socket drains.
                     w.state = State::Behind { asked: None };
                     continue;
                 }
@@ -426,13 +430,17 @@ impl<C: Copy + Eq + Hash + Ord> WatchRegistry<C> {
         out
     }
 
-    /// History requests for the behind watches of `conn`, as far as its
-    /// room allows; each takes one push of room until it is answered.
+    /// History requests for the behind watches of `conn`, once its socket
+    /// has drained to [`limits::WATCH_LIVE_PUSHES_MAX`] and then as far as
+    /// the window allows; each takes one push of room until it is answered.
     pub fn asks(&mut self, conn: C) -> Vec<Ask<C>> {
         let mut out = Vec::new();
         let Some(cw) = self.conns.get_mut(&conn) else {
             return out;
         };
+        if !cw.has_room() {
+            return out;
+        }
         for (id, w) in cw.watchers.iter_mut() {
             if cw.pushes >= limits::WATCH_PUSH_WINDOW {
                 break;
@@ -607,18 +615,18 @@ mod tests {
         reg.create(1, 9, prefix(b"k"), 0, m.current_revision(), 0)
             .unwrap();
         let mut got = Vec::new();
-        let total = limits::WATCH_PUSH_WINDOW + 50;
+        let total = limits::WATCH_LIVE_PUSHES_MAX + 50;
         for i in 0..total {
             let ev = put(&mut m, format!("k{i}").as_bytes());
             got.extend(revisions(&reg.apply(m.current_revision(), &ev)));
         }
         assert_eq!(
             got.len(),
-            limits::WATCH_PUSH_WINDOW,
-            "the window bounds pushes"
+            limits::WATCH_LIVE_PUSHES_MAX,
+            "live pushes are bounded"
         );
         assert!(reg.asks(1).is_empty(), "no room, no ask");
-        reg.written(1, 100);
+        reg.written(1, 20);
         assert_eq!(reg.conns_to_catch_up(), vec![1]);
         let steps = catch_up(&mut reg, &m, 1, 10);
         assert!(steps.len() >= 5, "50 revisions in asks of about 10");
@@ -682,7 +690,7 @@ mod tests {
         assert_eq!(revs, vec![4, 5, 6], "the new watch from its own start");
         // Every ask's room came back: a full window of live pushes fits.
         reg.written(1, 1);
-        for i in 0..limits::WATCH_PUSH_WINDOW {
+        for i in 0..limits::WATCH_LIVE_PUSHES_MAX {
             let ev = put(&mut m, format!("k{i}").as_bytes());
             assert_eq!(reg.apply(m.current_revision(), &ev).len(), 1, "push {i}");
         }
