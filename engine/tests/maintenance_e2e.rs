@@ -564,29 +564,6 @@ fn a_divergent_member_raises_corrupt_and_writes_stop() {
     m.child = None;
 }
 
-/// Starts `m` as `Server::spawn` does, at log level info with its log in
-/// `log`, so the test can read what the member did at start-up.
-fn spawn_logged(m: &mut Server, log: &Path) {
-    let client_url = format!("http://{}", m.addr);
-    let peer_url = format!("http://127.0.0.1:{}", m.peer_port);
-    let file = std::fs::File::create(log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["--name", &m.name, "--no-pin", "--cores", "2"])
-        .args(["--log-level", "info"])
-        .arg("--data-dir")
-        .arg(&m.data_dir)
-        .args(["--listen-client-urls", &client_url])
-        .args(["--advertise-client-urls", &client_url])
-        .args(["--listen-peer-urls", &peer_url])
-        .args(["--initial-advertise-peer-urls", &peer_url])
-        .args(&m.extra)
-        .stdout(std::process::Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("start cairn");
-    m.child = Some(child);
-}
-
 /// Polls `addr` until its alarm list is `want`.
 fn wait_alarms(addr: std::net::SocketAddr, want: &[(u64, rpc::AlarmType)], what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -660,7 +637,7 @@ fn a_corrupt_alarm_survives_a_snapshot_and_a_restart() {
             !a.starts_with("--experimental-test-inject-divergent-kv")
                 && !check.contains(&a.as_str())
         });
-        spawn_logged(m, &logs.path().join(format!("{}.log", m.name)));
+        m.spawn_logged(&logs.path().join(format!("{}.log", m.name)));
     }
     cluster.wait_leader(Duration::from_secs(20));
     for m in &cluster.members {

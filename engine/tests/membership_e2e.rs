@@ -373,27 +373,6 @@ fn a_member_removed_while_down_exits_when_it_comes_back() {
     });
 }
 
-/// Start `s` as `Server::spawn` does, logging at info level to `log`.
-fn spawn_logged(s: &mut Server, log: &std::path::Path) {
-    let client_url = format!("http://{}", s.addr);
-    let peer_url = format!("http://127.0.0.1:{}", s.peer_port);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["--name", &s.name, "--no-pin", "--cores", "2"])
-        .args(["--log-level", "info"])
-        .arg("--data-dir")
-        .arg(&s.data_dir)
-        .args(["--listen-client-urls", &client_url])
-        .args(["--advertise-client-urls", &client_url])
-        .args(["--listen-peer-urls", &peer_url])
-        .args(["--initial-advertise-peer-urls", &peer_url])
-        .args(&s.extra)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("start cairn");
-    s.child = Some(child);
-}
-
 /// A member added after many writes is sent the leader's latest durable
 /// snapshot, which may be older than the one its addition asks for (still
 /// being written then). Once that newer one is durable the leader must
@@ -419,7 +398,7 @@ fn a_joining_member_installs_one_snapshot_and_catches_up_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let mut learner = joiner_unstarted(&cluster, "learner", peer_port, dir.path());
     let log = dir.path().join("learner.log");
-    spawn_logged(&mut learner, &log);
+    learner.spawn_logged(&log);
 
     let mut lc = Client::connect_retry(learner.addr, WITHIN);
     let deadline = Instant::now() + WITHIN * 3;

@@ -52,19 +52,37 @@ impl Server {
     }
 
     pub fn spawn(&mut self) {
+        // CAIRN_TEST_LOG_LEVEL=info shows the members' logs.
+        let level = std::env::var("CAIRN_TEST_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
+        let child = self
+            .command(&level)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start cairn");
+        self.child = Some(child);
+        if self.wait_put {
+            self.wait_ready();
+        }
+    }
+
+    /// Start the process with its log (info level) in `log`, without
+    /// waiting for it to be ready.
+    pub fn spawn_logged(&mut self, log: &Path) {
+        let file = std::fs::File::create(log).unwrap();
+        let child = self
+            .command("info")
+            .stderr(file)
+            .spawn()
+            .expect("start cairn");
+        self.child = Some(child);
+    }
+
+    fn command(&self, log_level: &str) -> Command {
         let client_url = format!("http://{}", self.addr);
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args([
-                "--name",
-                &self.name,
-                "--no-pin",
-                "--cores",
-                "2",
-                "--log-level",
-                // CAIRN_TEST_LOG_LEVEL=info shows the members' logs.
-                &std::env::var("CAIRN_TEST_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
-            ])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        cmd.args(["--name", &self.name, "--no-pin", "--cores", "2"])
+            .args(["--log-level", log_level])
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args([
@@ -80,14 +98,8 @@ impl Server {
                 &peer_url,
             ])
             .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start cairn");
-        self.child = Some(child);
-        if self.wait_put {
-            self.wait_ready();
-        }
+            .stdout(Stdio::null());
+        cmd
     }
 
     /// Ready = a put succeeds (a leader exists and the WAL is open).
