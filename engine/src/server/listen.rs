@@ -155,10 +155,20 @@ impl Listener {
 /// process just killed lingers for a moment).
 pub fn check_free(addrs: &[SocketAddr]) -> Result<(), ServerError> {
     let deadline = Instant::now() + Duration::from_millis(limits::LISTEN_BUSY_WAIT_MS);
-    for &addr in addrs {
+    for (i, &addr) in addrs.iter().enumerate() {
         if addr.port() == 0 {
             // The kernel picks a free port.
             continue;
+        }
+        // The same address for two listeners (say a client and a peer URL):
+        // etcd's second bind fails, and so does this.
+        if addrs[..i].contains(&addr) {
+            return Err(ServerError::Listen {
+                addr,
+                op: "bind",
+                // EADDRINUSE, so the message reads as the OS says it.
+                source: std::io::Error::from_raw_os_error(98),
+            });
         }
         loop {
             match bind_exclusive(addr) {
@@ -228,5 +238,11 @@ mod tests {
         );
         drop(held);
         check_free(&[addr]).unwrap();
+        let err = check_free(&[addr, addr]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("listen tcp {addr}: bind: address already in use"),
+            "one address for two listeners"
+        );
     }
 }

@@ -15,12 +15,24 @@ use cairn_wire::{
     ResponseBodyView, ResponseView, CLIENT_PREFACE,
 };
 
+/// A loopback port nobody listens on now, never one this process was
+/// handed before: the probe's socket is closed again at once, so the kernel
+/// may offer the same port to the next call, and a member given one port
+/// for both its client and its peer URLs serves neither properly.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A `cairn` process on free loopback ports, killed when dropped.
