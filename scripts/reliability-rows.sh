@@ -9,7 +9,7 @@ results_row() {
   local lines faults ops
   lines=$(grep -E "^${prefix}: " "$log" | sed -E "s/^${prefix}: //" || true)
   # Each fault once, with how often it was injected (member names dropped).
-  faults=$(printf '%s\n' "$lines" | grep -oE 'faults: .*' | sed -E 's/^faults: //; s/Delay \{[^}]*\}/(with jitter)/g' \
+  faults=$(printf '%s\n' "$lines" | grep -oE 'faults: .*' | sed -E 's/^faults: //; s/ (Delay|Lossy) \{[^}]*\}//g' \
     | tr ',' '\n' \
     | sed -E 's/^ +//; s/ m[0-9]+//g' | grep -v '^$' | sort | uniq -c | sort -rn \
     | awk '{n=$1; $1=""; sub(/^ /, ""); printf "%s%s ×%d", (NR > 1 ? ", " : ""), $0, n}' || true)

@@ -496,8 +496,8 @@ fn run_client(
 }
 
 /// The nemesis: in turn kills the leader (then restarts it), isolates a
-/// random member (then heals) and slows a random member's links (then
-/// heals), until `until`. Returns the
+/// random member (then heals) and slows a random member's links or drops a
+/// share of their messages (then heals), until `until`. Returns the
 /// faults it injected.
 fn nemesis(pc: &Mutex<ProxiedCluster>, seed: u64, until: Instant) -> Vec<String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
@@ -527,11 +527,18 @@ fn nemesis(pc: &Mutex<ProxiedCluster>, seed: u64, until: Instant) -> Vec<String>
             }
             _ => {
                 // Slow links to and from one member, with jitter of the
-                // order of the heartbeat interval.
+                // order of the heartbeat interval; every other time, lose a
+                // share of the messages on them instead.
                 let k = rng.gen_range(0..3);
-                let mode = Mode::Delay {
-                    ms: rng.gen_range(10..60),
-                    jitter_ms: 50,
+                let mode = if (round / 3) % 2 == 0 {
+                    Mode::Lossy {
+                        per_mille: rng.gen_range(100..400),
+                    }
+                } else {
+                    Mode::Delay {
+                        ms: rng.gen_range(10..60),
+                        jitter_ms: 50,
+                    }
                 };
                 let g = pc.lock().unwrap();
                 for j in (0..3).filter(|&j| j != k) {
@@ -539,7 +546,11 @@ fn nemesis(pc: &Mutex<ProxiedCluster>, seed: u64, until: Instant) -> Vec<String>
                     g.set_link(j, k, mode);
                 }
                 drop(g);
-                faults.push(format!("delay m{} {mode:?}", k + 1));
+                let what = match mode {
+                    Mode::Lossy { .. } => "lossy links",
+                    _ => "slow links",
+                };
+                faults.push(format!("{what} m{} {mode:?}", k + 1));
                 std::thread::sleep(hold);
                 pc.lock().unwrap().heal();
             }

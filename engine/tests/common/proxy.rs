@@ -17,7 +17,8 @@
 //! changes, its open connections are closed, so no frame is ever cut in two
 //! and delivered half; the sender redials and the new rule applies.
 //! `Delay` holds every chunk for `ms` plus a random jitter before passing it
-//! on, in order.
+//! on, in order. `Lossy` drops a share of the sender's frames, each whole
+//! (a lossy network as Raft sees it: messages go missing, none arrives cut).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -39,6 +40,11 @@ pub enum Mode {
     Delay {
         ms: u64,
         jitter_ms: u64,
+    },
+    /// Drop about `per_mille` in 1000 of the sender's frames after its
+    /// Hello, each whole; pass the rest in order.
+    Lossy {
+        per_mille: u64,
     },
 }
 
@@ -215,8 +221,8 @@ fn serve(mut inbound: TcpStream, shared: Arc<Shared>) {
         return;
     };
     let s2 = shared.clone();
-    let back = thread::spawn(move || pump(out2, in2, &s2, from, epoch));
-    pump(inbound, outbound, &shared, from, epoch);
+    let back = thread::spawn(move || pump(out2, in2, &s2, from, epoch, false));
+    pump(inbound, outbound, &shared, from, epoch, true);
     let _ = back.join();
 }
 
@@ -229,9 +235,19 @@ fn is_timeout(e: &std::io::Error) -> bool {
 
 /// Copy `src` to `dst` under the link's rule until either side closes or
 /// the rule changes; then close both.
-fn pump(mut src: TcpStream, mut dst: TcpStream, shared: &Shared, from: u64, epoch: u64) {
+/// `forward`: `src` is the sender's side (its frames may be dropped).
+fn pump(
+    mut src: TcpStream,
+    mut dst: TcpStream,
+    shared: &Shared,
+    from: u64,
+    epoch: u64,
+    forward: bool,
+) {
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut jitter = from ^ epoch ^ 0x2545_f491_4f6c_dd1d;
+    // Frames of the sender, for `Lossy` (after the Hello, read already).
+    let mut frames = FrameDecoder::for_peers();
     loop {
         let mode = {
             let r = shared.rules.lock().unwrap();
@@ -256,6 +272,39 @@ fn pump(mut src: TcpStream, mut dst: TcpStream, shared: &Shared, from: u64, epoc
                 jitter % (jitter_ms + 1)
             };
             thread::sleep(Duration::from_millis(ms + extra));
+        }
+        if let (Mode::Lossy { per_mille }, true) = (mode, forward) {
+            let mut out = Vec::new();
+            let mut rest = &buf[..n];
+            let mut broken = false;
+            while !rest.is_empty() && !broken {
+                let room = frames.read_buf();
+                let k = room.len().min(rest.len());
+                room[..k].copy_from_slice(&rest[..k]);
+                rest = &rest[k..];
+                broken = frames.commit(k).is_err();
+                loop {
+                    match frames.next_frame() {
+                        Ok(Some(frame)) => {
+                            jitter ^= jitter << 13;
+                            jitter ^= jitter >> 7;
+                            jitter ^= jitter << 17;
+                            if jitter % 1000 >= per_mille {
+                                out.extend_from_slice(frame);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            broken = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if broken || dst.write_all(&out).is_err() {
+                break;
+            }
+            continue;
         }
         if dst.write_all(&buf[..n]).is_err() {
             break;
