@@ -254,10 +254,13 @@ impl ConnWatches {
                 }
                 fx.processed_bytes += published.bytes;
                 self.recent.push(published);
-                // Watches that fell behind ask for history when their
-                // connection has room again; those that missed a dropped
-                // publication may have room now.
-                self.ask_all(fx);
+                // Watches that fell behind for lack of room ask once their
+                // connection drains (`written`); those that missed a
+                // dropped publication may have room now. Only then is
+                // every connection looked at.
+                if self.reg.take_gaps() {
+                    self.ask_all(fx);
+                }
             }
             WatchMsg::History {
                 conn,

@@ -231,6 +231,9 @@ pub fn read_history(
 pub struct WatchRegistry<C> {
     conns: HashMap<C, ConnWatches>,
     next_token: u64,
+    /// A publication showed some live watch a gap since the last
+    /// [`Self::take_gaps`].
+    gaps: bool,
 }
 
 impl<C: Copy + Eq + Hash + Ord> Default for WatchRegistry<C> {
@@ -244,6 +247,7 @@ impl<C: Copy + Eq + Hash + Ord> WatchRegistry<C> {
         WatchRegistry {
             conns: HashMap::new(),
             next_token: 1,
+            gaps: false,
         }
     }
 
@@ -400,6 +404,7 @@ impl<C: Copy + Eq + Hash + Ord> WatchRegistry<C> {
                 if w.next_rev < rev {
                     // Publications were dropped: the gap comes from history.
                     w.state = State::Behind { asked: None };
+                    self.gaps = true;
                     continue;
                 }
                 if rev < w.min_rev {
@@ -524,6 +529,14 @@ impl<C: Copy + Eq + Hash + Ord> WatchRegistry<C> {
                 })
             }
         }
+    }
+
+    /// Whether [`Self::apply`] found a watch that missed revisions since the
+    /// last call. Watches that fell behind for lack of room need no ask
+    /// until their connection drains ([`Self::written`]); these may have
+    /// room now.
+    pub fn take_gaps(&mut self) -> bool {
+        std::mem::take(&mut self.gaps)
     }
 
     /// Connections that have behind watches not yet asked for and room.
