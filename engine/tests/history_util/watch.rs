@@ -16,6 +16,21 @@ use crate::common::Client;
 /// Watch ids of one watcher thread are `me * WATCH_CHAINS_MAX + chain`.
 pub const WATCH_CHAINS_MAX: usize = 1_000;
 
+/// Whether a chain that would start next at `next_start` is over: the run
+/// ended and either the final revision is behind it, or the settling time
+/// after the stop (counted from the first call that saw it) has passed.
+fn done(sh: &Shared, next_start: i64, give_up: &mut Option<Instant>) -> bool {
+    let fin = sh.final_revision.load(Ordering::SeqCst);
+    if fin > 0 && next_start > fin {
+        return true;
+    }
+    if sh.stopped() {
+        let at = *give_up.get_or_insert_with(|| Instant::now() + Duration::from_millis(SETTLE_MS));
+        return Instant::now() > at;
+    }
+    false
+}
+
 /// A watcher: watches every key of the workload with `prev_kv` through a
 /// random member. A *chain* of streams starts from "now" or from an old
 /// revision; when a stream ends (member killed, idle for a reply timeout,
@@ -35,16 +50,8 @@ pub fn watcher(me: usize, seed: u64, sh: &Shared, first_revision: i64) -> Vec<Wa
     let mut next_start = if me % 2 == 0 { 0 } else { first_revision };
     let mut give_up: Option<Instant> = None;
     loop {
-        let fin = sh.final_revision.load(Ordering::SeqCst);
-        if fin > 0 && next_start > fin {
+        if done(sh, next_start, &mut give_up) {
             return segs;
-        }
-        if sh.stopped() {
-            let at =
-                *give_up.get_or_insert_with(|| Instant::now() + Duration::from_millis(SETTLE_MS));
-            if Instant::now() > at {
-                return segs;
-            }
         }
         let addrs = sh.addrs();
         let member = rng.gen_range(0..addrs.len());
@@ -87,16 +94,8 @@ pub fn recorder(sh: &Shared, first_revision: i64) -> Vec<WatchSegment> {
     sh.recorded.store(first_revision - 1, Ordering::SeqCst);
     let mut give_up: Option<Instant> = None;
     loop {
-        let fin = sh.final_revision.load(Ordering::SeqCst);
-        if fin > 0 && next_start > fin {
+        if done(sh, next_start, &mut give_up) {
             return segs;
-        }
-        if sh.stopped() {
-            let at =
-                *give_up.get_or_insert_with(|| Instant::now() + Duration::from_millis(SETTLE_MS));
-            if Instant::now() > at {
-                return segs;
-            }
         }
         let addrs = sh.addrs();
         let member = rng.gen_range(0..addrs.len());
