@@ -122,6 +122,12 @@ pub struct GlobalArgs {
     /// keys, and auth is enabled before the run.
     #[arg(long, global = true)]
     pub user: Option<UserPassword>,
+    /// Threads of the load generator's async runtime. One thread (the
+    /// default) drives every connection without cross-thread wake-ups, which
+    /// costs the least CPU per request and leaves the most to the servers on
+    /// a small machine; raise it only when the harness itself is the limit.
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub client_threads: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
