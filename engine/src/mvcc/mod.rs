@@ -93,6 +93,11 @@ pub struct MvccConfig {
     /// value per change; the watch hub may turn it off while no watcher
     /// asked for previous values.
     pub event_prev_kv: bool,
+    /// Whether writes produce events at all. Off while nobody watches: the
+    /// events of a put cost two or three copies of its key and value, which
+    /// are thrown away unread when there is no watcher to publish them to
+    /// (a watcher created later reads the history instead).
+    pub events: bool,
 }
 
 impl Default for MvccConfig {
@@ -100,6 +105,7 @@ impl Default for MvccConfig {
         MvccConfig {
             txn_ops_max: limits::MVCC_TXN_OPS_MAX_DEFAULT,
             event_prev_kv: true,
+            events: true,
         }
     }
 }
@@ -155,6 +161,11 @@ impl Mvcc {
     /// Changes whether write events carry `prev_kv`.
     pub fn set_event_prev_kv(&mut self, on: bool) {
         self.config.event_prev_kv = on;
+    }
+
+    /// Changes whether writes produce events (see [`MvccConfig::events`]).
+    pub fn set_events(&mut self, on: bool) {
+        self.config.events = on;
     }
 
     /// The current revision (the header revision of a read now).

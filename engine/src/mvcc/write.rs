@@ -252,7 +252,8 @@ impl Mvcc {
     fn apply_put(&mut self, ctx: &mut WriteCtx, req: &PutRequest<'_>) -> PutResponse {
         let main = ctx.main;
         let sub = ctx.take_sub();
-        let event_prev = self.config.event_prev_kv;
+        let events = self.config.events;
+        let event_prev = events && self.config.event_prev_kv;
         let mut stored = Stored {
             main,
             sub,
@@ -264,7 +265,7 @@ impl Mvcc {
         };
         let mut prev_kv = None;
         let mut old_lease = 0;
-        match self.tree.get_mut(req.key) {
+        let (lease, kv) = match self.tree.get_mut(req.key) {
             Some(history) => {
                 if let Some(live) = history.live() {
                     stored.create = live.create;
@@ -289,13 +290,10 @@ impl Mvcc {
                     stored.value = Box::from(req.value);
                 }
                 self.size_bytes += stored.size_bytes(req.key.len());
-                let kv = stored.to_kv(req.key, true);
+                let kv = events.then(|| stored.to_kv(req.key, true));
+                let lease = stored.lease;
                 history.push(stored);
-                ctx.events.push(Event {
-                    kind: EventKind::Put,
-                    kv,
-                    prev_kv: None,
-                });
+                (lease, kv)
             }
             None => {
                 assert!(
@@ -304,22 +302,20 @@ impl Mvcc {
                 );
                 stored.value = Box::from(req.value);
                 self.size_bytes += stored.size_bytes(req.key.len());
-                let kv = stored.to_kv(req.key, true);
+                let kv = events.then(|| stored.to_kv(req.key, true));
+                let lease = stored.lease;
                 self.tree.insert(Key::new(req.key), History::One(stored));
-                ctx.events.push(Event {
-                    kind: EventKind::Put,
-                    kv,
-                    prev_kv: None,
-                });
+                (lease, kv)
             }
-        }
-        let lease = ctx.events.last().map_or(0, |e| e.kv.lease);
+        };
         relink_lease(&mut self.leases, req.key, old_lease, lease);
         let response_prev = if req.prev_kv { prev_kv.clone() } else { None };
-        if event_prev {
-            if let Some(event) = ctx.events.last_mut() {
-                event.prev_kv = prev_kv;
-            }
+        if let Some(kv) = kv {
+            ctx.events.push(Event {
+                kind: EventKind::Put,
+                kv,
+                prev_kv: if event_prev { prev_kv } else { None },
+            });
         }
         PutResponse {
             revision: main,
@@ -339,7 +335,8 @@ impl Mvcc {
         };
         let rev = ctx.read_rev();
         let main = ctx.main;
-        let event_prev = self.config.event_prev_kv;
+        let events = self.config.events;
+        let event_prev = events && self.config.event_prev_kv;
         let mut response = DeleteRangeResponse::default();
         for (key, history) in self.tree.range_mut::<[u8], _>(bounds) {
             let Some(live) = history.at(rev) else {
@@ -356,6 +353,9 @@ impl Mvcc {
                 if let Some(p) = &prev {
                     response.prev_kvs.push(p.clone());
                 }
+            }
+            if !events {
+                continue;
             }
             ctx.events.push(Event {
                 kind: EventKind::Delete,

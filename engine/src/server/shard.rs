@@ -1434,6 +1434,9 @@ impl Shard {
             return;
         }
         let checked = self.auth_check_apply(proposer, auth_info.as_ref(), &req.body);
+        self.mvcc
+            .borrow_mut()
+            .set_events(self.watches.wants_events());
         let result = match checked.and_then(|()| self.apply_write(entry.index, &req.body)) {
             Ok((applied, events)) => {
                 if !events.is_empty() {

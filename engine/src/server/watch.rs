@@ -216,9 +216,15 @@ impl WatchHub {
         true
     }
 
+    /// Whether any executor has watchers: without any, [`Self::applied`]
+    /// would drop the events unread, so writes need not produce them.
+    pub fn wants_events(&self) -> bool {
+        self.subscribers.iter().any(|s| s.on)
+    }
+
     /// Publish the events of the revision just applied (`header.revision`).
     pub fn applied(&mut self, events: Vec<Event>, header: &Header) {
-        if events.is_empty() || !self.subscribers.iter().any(|s| s.on) {
+        if events.is_empty() || !self.wants_events() {
             return;
         }
         let bytes = events
