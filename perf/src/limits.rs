@@ -154,3 +154,22 @@ pub const MVCC_PUTS_MAX: u64 = 10_000_000;
 /// stream with its own server goroutines; as many as connections allowed is
 /// already more than a real client would open.
 pub const STREAMS_MAX: usize = CONNS_MAX;
+
+/// Per-stream receive window offered to the server: hyper's default, which
+/// the harness used through tonic before, so servers see the same flow
+/// control. It bounds the answer bytes buffered for one call before the
+/// caller reads them.
+pub const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+
+/// Receive window of a whole connection: hyper's default, as above. The
+/// clients sharing a connection read their answers as they arrive, so the
+/// window is credit rather than memory held.
+pub const CONNECTION_WINDOW_BYTES: u32 = 5 * 1024 * 1024;
+
+/// Largest answer accepted: tonic's default decoding limit, which the
+/// harness applied before; a larger answer is counted as an error rather
+/// than buffered.
+pub const RESPONSE_MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+const _: () = assert!(CONNECTION_WINDOW_BYTES >= STREAM_WINDOW_BYTES);
+const _: () = assert!(RESPONSE_MESSAGE_BYTES_MAX <= u32::MAX as usize);

@@ -330,3 +330,102 @@ async fn compare_grpc_drives_cairn_through_etcds_api() {
         assert_eq!(summary.empty_ranges, 0);
     }
 }
+
+/// A value of `kib` KiB whose bytes say which key it belongs to.
+fn big_value(i: usize, kib: usize) -> Bytes {
+    Bytes::from(vec![b'a' + (i % 26) as u8; kib * 1024])
+}
+
+/// The keys `big/<from>` to `big/<to>` (exclusive), put concurrently over
+/// `conn` with [`big_value`]s.
+async fn put_big(conn: &EtcdConn, keys: std::ops::Range<usize>, kib: usize) {
+    let mut puts = tokio::task::JoinSet::new();
+    for i in keys {
+        let conn = conn.clone();
+        puts.spawn(async move {
+            conn.put(Bytes::from(format!("big/{i:02}")), big_value(i, kib))
+                .await
+        });
+    }
+    while let Some(put) = puts.join_next().await {
+        put.unwrap().expect("put of a large value");
+    }
+}
+
+/// The unary calls over one HTTP/2 connection: requests larger than the
+/// server's initial flow-control window, answers spanning many frames and
+/// more than a stream's window, concurrent calls (more answer bytes in all
+/// than the connection's window) each getting its own answer, and failures
+/// counted by the server's message or the harness's limit, with the
+/// connection still usable after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_carries_large_concurrent_calls_and_names_their_failures() {
+    let Some(server) = start_etcd().await else {
+        return;
+    };
+    let conn = EtcdConn::connect(server.client_url()).await.unwrap();
+    // 24 values of 100 KiB: 2.4 MB per read of all of them.
+    put_big(&conn, 0..24, 100).await;
+    let big_range = || {
+        let conn = conn.clone();
+        async move {
+            conn.range(
+                Bytes::from_static(b"big/"),
+                Bytes::from_static(b"big0"),
+                range_options(Consistency::Linearizable),
+            )
+            .await
+        }
+    };
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        reads.spawn(big_range());
+    }
+    while let Some(read) = reads.join_next().await {
+        let kvs = read.unwrap().expect("range of the large values").kvs;
+        assert_eq!(kvs.len(), 24);
+        for (i, (key, value)) in kvs.iter().enumerate() {
+            assert_eq!(key, &Bytes::from(format!("big/{i:02}")));
+            assert_eq!(value, &big_value(i, 100), "value of {key:?}");
+        }
+    }
+
+    // etcd's refusal is counted by its message.
+    let refused = conn
+        .put(Bytes::new(), Bytes::from_static(b"v"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, "etcdserver: key is not provided");
+
+    // 48 values of 100 KiB are more than the 4 MiB an answer may hold.
+    put_big(&conn, 24..48, 100).await;
+    let too_large = big_range().await.unwrap_err();
+    assert!(
+        too_large.kind.starts_with("grpc: answer of ")
+            && too_large
+                .kind
+                .ends_with("is over the limit of 4194304 bytes"),
+        "{too_large:?}"
+    );
+    // The connection goes on after both failures.
+    let one = conn
+        .range(
+            Bytes::from_static(b"big/07"),
+            Bytes::new(),
+            range_options(Consistency::Serializable),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        one.kvs,
+        vec![(Bytes::from_static(b"big/07"), big_value(7, 100))]
+    );
+
+    // With the server gone, calls fail as transport errors.
+    drop(server);
+    let gone = conn
+        .put(Bytes::from_static(b"k"), Bytes::from_static(b"v"))
+        .await
+        .unwrap_err();
+    assert!(gone.kind.starts_with("transport: "), "{gone:?}");
+}
