@@ -94,7 +94,11 @@ proptest! {
             .collect();
         let mut enc = Encoder::new();
         let frame = enc.txn_request(1, &TxnParams { compare: &compare, success: &success, failure: &failure }).to_vec();
-        let RequestBodyView::Txn(t) = decode_request(&frame).unwrap().body else { panic!() };
+        let checked = decode_request(&frame).unwrap();
+        // SAFETY: the frame was just accepted by decode_request.
+        let again = unsafe { decode_verified_request(&frame) }.unwrap();
+        prop_assert_eq!(again, checked, "reading a verified frame again sees the same request");
+        let RequestBodyView::Txn(t) = checked.body else { panic!() };
         let got_compare: Vec<_> = t.compare().into_iter().flatten().map(CompareParams::from).collect();
         prop_assert_eq!(got_compare, compare);
         let got_success: Vec<_> = RequestOpView::all(t.success())

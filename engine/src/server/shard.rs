@@ -870,8 +870,12 @@ impl Shard {
         writes: &mut Vec<Bytes>,
         reads: &mut Vec<(Origin, Bytes)>,
     ) {
-        let Ok(req) = decode_request(&frame) else {
-            // Verified by the connection; failing here is a bug there.
+        // SAFETY: every frame of a `ToShard` message was accepted by
+        // `decode_request` on the connection's executor, or built by the
+        // encoder (gRPC's translation), before it was sent here
+        // (`route::ToShard::frames`); held frames are such frames too.
+        let Ok(req) = (unsafe { cairn_wire::decode_verified_request(&frame) }) else {
+            // Checked by the connection; failing here is a bug there.
             unreachable_frame(&frame);
             return;
         };

@@ -11,7 +11,9 @@ mod request;
 mod response;
 
 pub use peer::{decode_peer_frame, PeerFrameView, PeerMessageView};
-pub use request::{decode_request, RequestBodyView, RequestOpView, RequestView};
+pub use request::{
+    decode_request, decode_verified_request, RequestBodyView, RequestOpView, RequestView,
+};
 pub use response::{decode_response, ErrorView, ResponseBodyView, ResponseOpView, ResponseView};
 
 use crate::error::WireError;

@@ -38,6 +38,31 @@ pub fn decode_request(frame: &[u8]) -> Result<RequestView<'_>, WireError> {
     })
 }
 
+/// Reads a request frame that [`decode_request`] has already accepted,
+/// without running the flatbuffers verifier a second time; the checks on
+/// the decoded body still run. A server verifies a frame once where it
+/// enters the process and hands it on; this is for the places it arrives
+/// next.
+///
+/// # Safety
+///
+/// `frame` must hold exactly the bytes of a frame that [`decode_request`]
+/// accepted, or that this crate's [`Encoder`](crate::Encoder) built. The
+/// verifier is what keeps the accessors of an arbitrary buffer in bounds.
+pub unsafe fn decode_verified_request(frame: &[u8]) -> Result<RequestView<'_>, WireError> {
+    // SAFETY: the caller guarantees the frame passed the verifier (or came
+    // from the builder), which is the contract of `root_unchecked`.
+    let raw = unsafe { flatbuffers::size_prefixed_root_unchecked::<rpc::Request<'_>>(frame) };
+    let body = RequestBodyView::new(raw)?;
+    check_body(&body)?;
+    Ok(RequestView {
+        id: raw.id(),
+        token: raw.token(),
+        body,
+        raw,
+    })
+}
+
 union_view! {
     /// The body of a request, by type.
     pub enum RequestBodyView from rpc::Request.body_type as RequestBody {
