@@ -4,10 +4,15 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use cairn_wire::rpc;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The bytes in front of every gRPC message.
 pub const PREFIX_BYTES: usize = 5;
+
+// Header names built once: a name given as `&str` is parsed and checked on
+// every call, and every call ends with a `grpc-status`.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
 /// A gRPC status: a code (the same numbers as `rpc::ErrorCode`) and a
 /// message that reads like etcd's.
@@ -43,16 +48,35 @@ impl Status {
         Status::internal(format!("grpc: error unmarshalling request: {e}"))
     }
 
+    /// The status that ends a successful call.
+    pub fn ok() -> Status {
+        Status {
+            code: 0,
+            message: String::new(),
+        }
+    }
+
     /// The trailers that end a call with this status.
     pub fn trailers(&self) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        map.insert("grpc-status", HeaderValue::from(u16::from(self.code)));
+        let mut map = HeaderMap::with_capacity(2);
+        self.add_to(&mut map);
+        map
+    }
+
+    /// Add this status's trailers to `map` (a trailers-only response
+    /// carries them with its headers).
+    pub fn add_to(&self, map: &mut HeaderMap) {
+        let code = match self.code {
+            // Every successful call says so: no formatting for it.
+            0 => HeaderValue::from_static("0"),
+            c => HeaderValue::from(u16::from(c)),
+        };
+        map.insert(GRPC_STATUS, code);
         if !self.message.is_empty() {
             if let Ok(v) = HeaderValue::from_str(&percent_encode(&self.message)) {
-                map.insert("grpc-message", v);
+                map.insert(GRPC_MESSAGE, v);
             }
         }
-        map
     }
 }
 
@@ -84,7 +108,14 @@ pub fn frame(msg: &impl prost::Message) -> Bytes {
 }
 
 /// Splits the bytes of a request stream into messages.
+///
+/// A message that arrives whole in one chunk (the usual case: a small
+/// request in one DATA frame) is handed on as a slice of that chunk, not
+/// copied; only a message split across chunks is assembled in a buffer.
 pub struct MessageReader {
+    /// Bytes of the last chunk not yet taken, while nothing is assembled.
+    head: Bytes,
+    /// Bytes being assembled across chunks (empty while `head` is used).
     buf: BytesMut,
     message_bytes_max: usize,
 }
@@ -92,18 +123,25 @@ pub struct MessageReader {
 impl MessageReader {
     pub fn new(message_bytes_max: usize) -> MessageReader {
         MessageReader {
+            head: Bytes::new(),
             buf: BytesMut::new(),
             message_bytes_max,
         }
     }
 
-    pub fn feed(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
+    /// Take the next chunk of the stream.
+    pub fn feed(&mut self, data: Bytes) {
+        if self.buf.is_empty() && self.head.is_empty() {
+            self.head = data;
+        } else {
+            self.assemble();
+            self.buf.extend_from_slice(&data);
+        }
     }
 
     /// Bytes of a message still incomplete.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.head.is_empty() && self.buf.is_empty()
     }
 
     /// The next whole message, `None` if more bytes are needed.
@@ -112,11 +150,17 @@ impl MessageReader {
     /// larger than the limit, which is checked from the prefix before the
     /// message is buffered.
     pub fn next_message(&mut self) -> Result<Option<Bytes>, Status> {
-        if self.buf.len() < PREFIX_BYTES {
+        let pending: &[u8] = if self.buf.is_empty() {
+            &self.head
+        } else {
+            &self.buf
+        };
+        if pending.len() < PREFIX_BYTES {
+            self.assemble();
             return Ok(None);
         }
-        let compressed = self.buf[0];
-        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        let compressed = pending[0];
+        let len = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
         if compressed != 0 {
             return Err(Status::internal(
                 "grpc: compressed flag set with identity or empty encoding",
@@ -131,11 +175,25 @@ impl MessageReader {
                 ),
             ));
         }
-        if self.buf.len() < PREFIX_BYTES + len {
+        if pending.len() < PREFIX_BYTES + len {
+            self.assemble();
             return Ok(None);
+        }
+        if self.buf.is_empty() {
+            self.head.advance(PREFIX_BYTES);
+            return Ok(Some(self.head.split_to(len)));
         }
         self.buf.advance(PREFIX_BYTES);
         Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// Move what is left of the last chunk into the assembly buffer: the
+    /// next chunk continues it.
+    fn assemble(&mut self) {
+        if !self.head.is_empty() {
+            self.buf.extend_from_slice(&self.head);
+            self.head = Bytes::new();
+        }
     }
 }
 
@@ -154,18 +212,67 @@ mod tests {
         };
         let framed = frame(&msg);
         let mut r = MessageReader::new(1024);
-        r.feed(&framed[..3]);
+        r.feed(framed.slice(..3));
         assert_eq!(r.next_message(), Ok(None));
-        r.feed(&framed[3..]);
+        r.feed(framed.slice(3..));
         let got = r.next_message().unwrap().unwrap();
         assert_eq!(PutRequest::decode(got).unwrap(), msg);
         assert!(r.is_empty());
     }
 
     #[test]
+    fn messages_read_back_from_one_chunk_and_across_chunks() {
+        let a = PutRequest {
+            key: "a".into(),
+            value: "1".into(),
+            ..Default::default()
+        };
+        let b = PutRequest {
+            key: "b".into(),
+            value: "22".into(),
+            ..Default::default()
+        };
+        let c = PutRequest {
+            key: "c".into(),
+            value: "333".into(),
+            ..Default::default()
+        };
+        let mut stream = Vec::new();
+        for m in [&a, &b, &c] {
+            stream.extend_from_slice(&frame(m));
+        }
+        let stream = Bytes::from(stream);
+        // The first chunk holds `a` whole and the start of `b`.
+        let cut = frame(&a).len() + 2;
+        let mut r = MessageReader::new(1024);
+        r.feed(stream.slice(..cut));
+        let got = r.next_message().unwrap().unwrap();
+        assert_eq!(PutRequest::decode(got).unwrap(), a);
+        assert_eq!(r.next_message(), Ok(None));
+        assert!(!r.is_empty());
+        r.feed(stream.slice(cut..));
+        let got = r.next_message().unwrap().unwrap();
+        assert_eq!(PutRequest::decode(got).unwrap(), b);
+        let got = r.next_message().unwrap().unwrap();
+        assert_eq!(PutRequest::decode(got).unwrap(), c);
+        assert_eq!(r.next_message(), Ok(None));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn ok_and_error_trailers_read_like_grpc() {
+        let ok = Status::ok().trailers();
+        assert_eq!(ok.get("grpc-status").unwrap(), "0");
+        assert!(ok.get("grpc-message").is_none());
+        let err = Status::new(rpc::ErrorCode::NotFound, "no such key").trailers();
+        assert_eq!(err.get("grpc-status").unwrap(), "5");
+        assert_eq!(err.get("grpc-message").unwrap(), "no such key");
+    }
+
+    #[test]
     fn oversized_message_is_refused_from_its_prefix() {
         let mut r = MessageReader::new(10);
-        r.feed(&[0, 0, 0, 0, 11]);
+        r.feed(Bytes::from_static(&[0, 0, 0, 0, 11]));
         let e = r.next_message().unwrap_err();
         assert_eq!(e.code, rpc::ErrorCode::ResourceExhausted.0);
         assert_eq!(

@@ -172,13 +172,14 @@ pub fn txn_response(
 /// The protobuf answer for a native KV response body.
 pub fn response(h: &cairn_wire::Header, body: &ResponseBodyView<'_>) -> Result<Bytes, Status> {
     use super::codec::frame;
-    let h = header(h);
     Ok(match body {
-        ResponseBodyView::Range(r) => frame(&range_response(h, r)),
-        ResponseBodyView::Put(r) => frame(&put_response(h, r)),
-        ResponseBodyView::DeleteRange(r) => frame(&delete_response(h, r)),
-        ResponseBodyView::Txn(r) => frame(&txn_response(&h, r)?),
-        ResponseBodyView::Compaction(_) => frame(&pb::CompactionResponse { header: Some(h) }),
+        ResponseBodyView::Range(r) => super::kv_answer::range(h, r),
+        ResponseBodyView::Put(r) => super::kv_answer::put(h, r),
+        ResponseBodyView::DeleteRange(r) => super::kv_answer::delete_range(h, r),
+        ResponseBodyView::Txn(r) => frame(&txn_response(&header(h), r)?),
+        ResponseBodyView::Compaction(_) => frame(&pb::CompactionResponse {
+            header: Some(header(h)),
+        }),
         _ => return Err(Status::internal("etcdserver: unexpected response type")),
     })
 }

@@ -21,11 +21,13 @@
 //! budget as a native one (see [`answer`]).
 
 mod answer;
+mod answer_slot;
 mod auth;
 mod codec;
 mod convert;
 mod election;
 mod kv;
+mod kv_answer;
 mod lock;
 mod recipe;
 mod services;
@@ -94,6 +96,11 @@ where
     session.close().await;
 }
 
+// Request header names every call looks up, built once (a name given as
+// `&str` is parsed on every lookup).
+const GRPC_ENCODING: http::HeaderName = http::HeaderName::from_static("grpc-encoding");
+const HAS_LEADER: http::HeaderName = http::HeaderName::from_static("hasleader");
+
 /// One HTTP/2 stream: one gRPC call.
 async fn call(
     session: Rc<Session>,
@@ -103,7 +110,7 @@ async fn call(
     message_max: usize,
 ) {
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path().to_owned();
+    let path = parts.uri.path();
     let grpc = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -115,7 +122,7 @@ async fn call(
         let _ = respond.send_response(resp, true);
         return;
     }
-    if let Some(enc) = parts.headers.get("grpc-encoding") {
+    if let Some(enc) = parts.headers.get(GRPC_ENCODING) {
         if enc.as_bytes() != b"identity" {
             let enc = String::from_utf8_lossy(enc.as_bytes()).into_owned();
             let status = Status::unimplemented(format!(
@@ -125,8 +132,10 @@ async fn call(
             return;
         }
     }
+    let streaming = services::is_streaming(path);
+    let recipe = services::is_recipe(path);
     // A unary call's request is read only once its answer has room.
-    let ticket = if services::is_streaming(&path) || services::is_recipe(&path) {
+    let ticket = if streaming || recipe {
         None
     } else {
         match Ticket::take(&budget).await {
@@ -137,7 +146,7 @@ async fn call(
     // clientv3's WithRequireLeader: fail fast while no leader is known.
     let require_leader = parts
         .headers
-        .get("hasleader")
+        .get(HAS_LEADER)
         .is_some_and(|v| v.as_bytes() == b"true");
     if require_leader && !services::has_leader(&session).await {
         let status = Status::new(
@@ -148,8 +157,18 @@ async fn call(
         return;
     }
     let token = session::token_of(&parts.headers);
-    if services::is_streaming(&path) {
-        stream::serve(session, &path, body, respond, message_max, token).await;
+    // Streams and recipes live on the heap: every call's task is as large
+    // as its largest path, and most calls are small unary ones.
+    if streaming {
+        Box::pin(stream::serve(
+            session,
+            path,
+            body,
+            respond,
+            message_max,
+            token,
+        ))
+        .await;
         return;
     }
     let caller = session::Caller {
@@ -157,11 +176,11 @@ async fn call(
         token: token.as_deref(),
     };
     let result = match read_one(body, message_max).await {
-        Ok(msg) if services::is_recipe(&path) => {
+        Ok(msg) if recipe => {
             let cancel = recipe::Cancel::new(&mut respond);
-            services::recipe(&caller, &cancel, &path, msg).await
+            Box::pin(services::recipe(&caller, &cancel, path, msg)).await
         }
-        Ok(msg) => services::unary(&caller, &path, msg).await,
+        Ok(msg) => services::unary(&caller, path, msg).await,
         Err(status) => Err(status),
     };
     let held = match (&result, ticket) {
@@ -179,7 +198,7 @@ async fn read_one(mut body: RecvStream, message_max: usize) -> Result<Bytes, Sta
         let chunk =
             chunk.map_err(|e| Status::new(cairn_wire::rpc::ErrorCode::Cancelled, e.to_string()))?;
         let _ = body.flow_control().release_capacity(chunk.len());
-        reader.feed(&chunk);
+        reader.feed(chunk);
         if let Some(m) = reader.next_message()? {
             if message.is_some() {
                 return Err(Status::unimplemented(
@@ -221,16 +240,12 @@ async fn finish(
                 return;
             };
             if send_paced(&mut send, msg, held).await.is_ok() {
-                let ok = Status {
-                    code: 0,
-                    message: String::new(),
-                };
-                let _ = send.send_trailers(ok.trailers());
+                let _ = send.send_trailers(Status::ok().trailers());
             }
         }
         Err(status) => {
             let mut resp = grpc_response();
-            resp.headers_mut().extend(status.trailers());
+            status.add_to(resp.headers_mut());
             let _ = respond.send_response(resp, true);
         }
     }

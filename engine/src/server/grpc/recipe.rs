@@ -317,7 +317,7 @@ impl<'c> RecipeWatch<'c> {
         // allows fits, so none is dropped.
         let (tx, rx) = local_channel::new_bounded(limits::CONN_OUTBOUND_WITH_PUSHES);
         let (id, f) = c.encode(|e, id| e.watch_create_request(id, &params));
-        c.session.open_stream(id, &f, Rc::new(tx)).await?;
+        c.session.open_stream(id, f, Rc::new(tx)).await?;
         Ok(RecipeWatch {
             c: *c,
             id,
@@ -403,7 +403,7 @@ impl<'c> RecipeWatch<'c> {
         if let Some(w) = self.watch_id {
             let (id, f) = self.c.encode(|e, id| e.watch_cancel_request(id, w));
             // The answer says nothing the recipe needs.
-            let _ = self.c.call(id, &f).await;
+            let _ = self.c.call(id, f).await;
         }
     }
 }

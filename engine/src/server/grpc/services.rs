@@ -20,10 +20,10 @@ pub(super) fn decode<M: Message + Default>(msg: Bytes) -> Result<M, Status> {
 /// Send the encoded request and translate the answer with `conv`.
 pub(super) async fn answer<T>(
     s: &Caller<'_>,
-    (id, frame): (u64, Vec<u8>),
+    (id, frame): (u64, Bytes),
     conv: impl FnOnce(&Header, &ResponseBodyView<'_>) -> Result<T, Status>,
 ) -> Result<T, Status> {
-    let resp = s.call(id, &frame).await?;
+    let resp = s.call(id, frame).await?;
     let view = decode_response(&resp).map_err(|e| Status::internal(e.to_string()))?;
     match view.body {
         Ok(body) => conv(&view.header, &body),
@@ -78,7 +78,7 @@ pub(super) fn header_only(h: &Header, _: &ResponseBodyView<'_>) -> Result<Bytes,
 /// only calls that ask for it with `hasleader` pay it).
 pub async fn has_leader(s: &Session) -> bool {
     let (id, f) = s.encode(|e, id| e.status_request(id));
-    let Ok(answer) = s.call(id, &f).await else {
+    let Ok(answer) = s.call_owned(id, f).await else {
         return false;
     };
     matches!(
@@ -122,35 +122,36 @@ pub async fn recipe(
 /// Serve one unary call.
 pub async fn unary(s: &Caller<'_>, p: &str, msg: Bytes) -> Result<Bytes, Status> {
     match p {
+        // Each request is translated in a block of its own: the decoded
+        // request borrows the received bytes (and through them HTTP/2's
+        // read buffer), which go before the call waits for the shard.
         path::KV_RANGE => {
-            let r: pb::RangeRequest = decode(msg)?;
-            let params = kv::range_params(&r)?;
-            answer(
-                s,
-                s.encode(|e, id| e.range_request(id, &params)),
-                kv::response,
-            )
-            .await
+            let req = {
+                let r: pb::RangeRequest = decode(msg)?;
+                let params = kv::range_params(&r)?;
+                s.encode(|e, id| e.range_request(id, &params))
+            };
+            answer(s, req, kv::response).await
         }
         path::KV_PUT => {
-            let r: pb::PutRequest = decode(msg)?;
-            let params = kv::put_params(&r);
-            answer(
-                s,
-                s.encode(|e, id| e.put_request(id, &params)),
-                kv::response,
-            )
-            .await
+            let req = {
+                let r: pb::PutRequest = decode(msg)?;
+                let params = kv::put_params(&r);
+                s.encode(|e, id| e.put_request(id, &params))
+            };
+            answer(s, req, kv::response).await
         }
         path::KV_DELETE_RANGE => {
-            let r: pb::DeleteRangeRequest = decode(msg)?;
-            let params = kv::delete_params(&r);
-            let req = s.encode(|e, id| e.delete_range_request(id, &params));
+            let req = {
+                let r: pb::DeleteRangeRequest = decode(msg)?;
+                let params = kv::delete_params(&r);
+                s.encode(|e, id| e.delete_range_request(id, &params))
+            };
             answer(s, req, kv::response).await
         }
         path::KV_TXN => {
-            let r: pb::TxnRequest = decode(msg)?;
             let req = {
+                let r: pb::TxnRequest = decode(msg)?;
                 let arena = kv::TxnArena::default();
                 let params = kv::txn_params(&arena, &r)?;
                 s.encode(|e, id| e.txn_request(id, &params))

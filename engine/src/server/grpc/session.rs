@@ -12,8 +12,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use cairn_wire::{decode_response, rpc, Encoder};
-use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 
+use super::answer_slot;
 use super::codec::Status;
 use crate::limits;
 use crate::server::route::{ConnId, Out, Router, ToShard};
@@ -30,7 +31,7 @@ pub struct Delivered {
 
 enum Waiter {
     /// A unary call: the one answer, then the entry goes.
-    Once(LocalSender<Vec<u8>>),
+    Once(answer_slot::Filler),
     /// A stream: every frame under the id until the stream forgets it.
     Stream(Rc<LocalSender<Delivered>>),
 }
@@ -67,7 +68,7 @@ impl Session {
     }
 
     /// Encode a native request under a fresh id: the id and the frame.
-    pub fn encode(&self, build: impl FnOnce(&mut Encoder, u64) -> &[u8]) -> (u64, Vec<u8>) {
+    pub fn encode(&self, build: impl FnOnce(&mut Encoder, u64) -> &[u8]) -> (u64, Bytes) {
         self.encode_as(None, build)
     }
 
@@ -77,7 +78,7 @@ impl Session {
         &self,
         token: Option<&str>,
         build: impl FnOnce(&mut Encoder, u64) -> &[u8],
-    ) -> (u64, Vec<u8>) {
+    ) -> (u64, Bytes) {
         let id = self.next_id();
         let mut enc = self.encoder.borrow_mut();
         let frame = with_token(&mut enc, token, |e| Ok(build(e, id)));
@@ -92,7 +93,7 @@ impl Session {
         &self,
         token: Option<&str>,
         build: impl FnOnce(&mut Encoder, u64) -> Result<&[u8], Status>,
-    ) -> Result<(u64, Vec<u8>), Status> {
+    ) -> Result<(u64, Bytes), Status> {
         let id = self.next_id();
         let mut enc = self.encoder.borrow_mut();
         Ok((id, with_token(&mut enc, token, |e| build(e, id))?))
@@ -107,21 +108,26 @@ impl Session {
 
     /// Send one encoded request (id from [`next_id`](Self::next_id)) and
     /// wait for its answer frame.
-    pub async fn call(&self, id: u64, frame: &[u8]) -> Result<Vec<u8>, Status> {
-        let (tx, rx) = local_channel::new_bounded(1);
-        self.waiting.borrow_mut().insert(id, Waiter::Once(tx));
+    pub async fn call(&self, id: u64, frame: &Bytes) -> Result<Vec<u8>, Status> {
+        self.call_owned(id, frame.clone()).await
+    }
+
+    /// [`call`](Self::call) with a frame the caller no longer needs.
+    pub async fn call_owned(&self, id: u64, frame: Bytes) -> Result<Vec<u8>, Status> {
+        let (fill, answer) = answer_slot::slot();
+        self.waiting.borrow_mut().insert(id, Waiter::Once(fill));
         if let Err(status) = self.send(frame).await {
             self.waiting.borrow_mut().remove(&id);
             return Err(status);
         }
-        rx.recv().await.ok_or_else(closing)
+        answer.await.ok_or_else(closing)
     }
 
     /// Send a request whose answer and pushes go to a stream's queue.
     pub async fn open_stream(
         &self,
         id: u64,
-        frame: &[u8],
+        frame: Bytes,
         queue: Rc<LocalSender<Delivered>>,
     ) -> Result<(), Status> {
         self.waiting.borrow_mut().insert(id, Waiter::Stream(queue));
@@ -164,14 +170,10 @@ impl Session {
         self.waiting.borrow_mut().clear();
     }
 
-    async fn send(&self, frame: &[u8]) -> Result<(), Status> {
+    async fn send(&self, frame: Bytes) -> Result<(), Status> {
         // The slot is given back when the answer arrives.
         self.slots.acquire(1).await.map_err(|_| closing())?;
-        let msg = ToShard::requests(
-            self.router.executor(),
-            self.conn,
-            vec![Bytes::copy_from_slice(frame)],
-        );
+        let msg = ToShard::requests(self.router.executor(), self.conn, vec![frame]);
         self.router.send_to_shard(msg).await.map_err(|_| {
             self.slots.signal(1);
             closing()
@@ -205,7 +207,10 @@ impl Session {
                 }
             };
             let delivered = match waiter {
-                Some(Waiter::Once(tx)) => tx.try_send(frame).is_ok(),
+                Some(Waiter::Once(fill)) => {
+                    fill.fill(frame);
+                    true
+                }
                 Some(Waiter::Stream(q)) => q.try_send(Delivered { frame, push, watch }).is_ok(),
                 None => false,
             };
@@ -231,19 +236,19 @@ pub struct Caller<'a> {
 }
 
 impl Caller<'_> {
-    pub fn encode(&self, build: impl FnOnce(&mut Encoder, u64) -> &[u8]) -> (u64, Vec<u8>) {
+    pub fn encode(&self, build: impl FnOnce(&mut Encoder, u64) -> &[u8]) -> (u64, Bytes) {
         self.session.encode_as(self.token, build)
     }
 
     pub fn try_encode(
         &self,
         build: impl FnOnce(&mut Encoder, u64) -> Result<&[u8], Status>,
-    ) -> Result<(u64, Vec<u8>), Status> {
+    ) -> Result<(u64, Bytes), Status> {
         self.session.try_encode(self.token, build)
     }
 
-    pub async fn call(&self, id: u64, frame: &[u8]) -> Result<Vec<u8>, Status> {
-        self.session.call(id, frame).await
+    pub async fn call(&self, id: u64, frame: Bytes) -> Result<Vec<u8>, Status> {
+        self.session.call_owned(id, frame).await
     }
 }
 
@@ -254,11 +259,13 @@ pub fn with_token(
     enc: &mut Encoder,
     token: Option<&str>,
     build: impl FnOnce(&mut Encoder) -> Result<&[u8], Status>,
-) -> Result<Vec<u8>, Status> {
+) -> Result<Bytes, Status> {
     if token.is_some() {
         enc.set_token(token);
     }
-    let frame = build(enc).map(<[u8]>::to_vec);
+    // The one copy out of the shared encoder; the frame then travels to
+    // the shard as it is.
+    let frame = build(enc).map(Bytes::copy_from_slice);
     if token.is_some() {
         enc.set_token(None);
     }
@@ -268,8 +275,10 @@ pub fn with_token(
 /// The auth token of a call: etcd's clients send it as the `token`
 /// metadata, its HTTP gateway as `authorization`.
 pub fn token_of(headers: &http::HeaderMap) -> Option<String> {
+    // A name given as `&str` is parsed on every lookup; every call looks.
+    const TOKEN: http::HeaderName = http::HeaderName::from_static("token");
     let value = headers
-        .get("token")
+        .get(TOKEN)
         .or_else(|| headers.get(http::header::AUTHORIZATION))?;
     value.to_str().ok().map(str::to_owned)
 }

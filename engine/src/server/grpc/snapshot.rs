@@ -59,7 +59,7 @@ pub async fn serve(
     // The backup's push window plus its final answer always fit.
     let (tx, rx) = local_channel::new_bounded(limits::BACKUP_PUSH_WINDOW + 1);
     let (id, f) = session.encode_as(token.as_deref(), |e, id| e.snapshot_request(id));
-    if let Err(status) = session.open_stream(id, &f, Rc::new(tx)).await {
+    if let Err(status) = session.open_stream(id, f, Rc::new(tx)).await {
         return Err((status, send));
     }
     let result = relay(&session, &rx, &mut send).await;
