@@ -385,6 +385,23 @@ pub const JOIN_RETRY_MS: u64 = 500;
 /// wake-up costs far less than the time spent waiting.
 pub const SPIN_US_MAX: u64 = 10_000;
 
+/// A member with at most this many client connections serves those that
+/// send one request at a time on the shard's executor, which otherwise
+/// takes no sockets when there are other executors (`server/handoff.rs`).
+/// Such a connection then skips the hop between executors, which for a
+/// lone client costs a thread wake-up per request (p50 put 0.29-0.33 ms
+/// with `--cores 1` against 0.41-0.44 ms with the hop, on two cores).
+/// More connections mean load, and the shard's executor must stay free for
+/// Raft, the WAL and apply: one connection pinned there among a hundred
+/// cost a put-1000 run 5-8% of its throughput, as its clients fell behind.
+pub const SHARD_EXECUTOR_CLIENT_CONNS_MAX: usize = 1;
+
+/// Connections on their way between executors, per sending executor. Few
+/// connections ever move (`SHARD_EXECUTOR_CLIENT_CONNS_MAX` to the shard's
+/// executor, as many back), so a handful of slots is plenty; a full
+/// channel only makes the mover wait.
+pub const CONN_HANDOFF_CAPACITY: usize = 4;
+
 /// How long a corruption check waits for one peer's HashKV answer before
 /// skipping that peer for the round (a member that is down must not hold
 /// the check up).

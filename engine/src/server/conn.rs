@@ -22,18 +22,23 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_wire::{check_preface, decode_request, rpc, Channel, Encoder, FrameDecoder, WireError};
+use cairn_wire::{
+    check_preface, decode_request, rpc, Channel, Encoder, FrameDecoder, RequestBodyView, WireError,
+};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::LocalReceiver;
 use glommio::task::JoinHandle;
 
+use super::handoff::{Handoffs, Mobility};
 use super::listen::{self, Listener};
 use super::route::{ConnId, Out, Router, ToShard};
 use super::sniff;
+use super::tls::MaybeTls;
 use super::{ServerError, Shared};
 use crate::limits;
 
@@ -58,7 +63,11 @@ impl Drop for Listeners {
 /// the same address and the kernel spreads connections) and start accepting.
 /// Each accepted connection is registered to be shut when the server stops
 /// (`listen.rs`).
-pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, ServerError> {
+pub fn listen(
+    shared: Arc<Shared>,
+    router: Rc<Router>,
+    handoffs: Rc<Handoffs>,
+) -> Result<Listeners, ServerError> {
     let addrs = shared.config.client_listen_addrs()?;
     let mut tasks = Vec::new();
     for addr in addrs {
@@ -69,11 +78,11 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
         }
         let router = router.clone();
         let shared = shared.clone();
-        let open = Rc::new(std::cell::Cell::new(0usize));
+        let handoffs = handoffs.clone();
         let task = glommio::spawn_local(async move {
             while let Some(accepted) = listener.accept().await {
                 match accepted {
-                    Ok(stream) if open.get() >= shared.config.max_client_conns_per_core => {
+                    Ok(stream) if !has_room(&shared) => {
                         tracing::warn!(
                             %addr,
                             limit = shared.config.max_client_conns_per_core,
@@ -84,20 +93,26 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
                     Ok(stream) => {
                         let router = router.clone();
                         let shared = shared.clone();
-                        let open = open.clone();
-                        open.set(open.get() + 1);
+                        let handoffs = handoffs.clone();
+                        let slot = ServedSlot::take();
+                        shared.client_conns.fetch_add(1, Ordering::AcqRel);
                         let registration =
                             listen::register(std::os::fd::AsRawFd::as_raw_fd(&stream));
                         glommio::spawn_local(async move {
                             // https:// listeners complete the TLS handshake
                             // before anything is read.
-                            if let Some(stream) = super::tls::accept_client(addr, stream).await {
-                                serve(shared, router, stream).await;
-                            }
+                            let moved = match super::tls::accept_client(addr, stream).await {
+                                Some(stream) => serve(&shared, router, handoffs, stream).await,
+                                None => false,
+                            };
                             // The stream is closed by now (every protocol's
-                            // serve owns it and drops it when it returns).
+                            // serve owns it and drops it when it returns);
+                            // a moved one lives on in its copy.
                             drop(registration);
-                            open.set(open.get() - 1);
+                            drop(slot);
+                            if !moved {
+                                shared.client_conns.fetch_sub(1, Ordering::AcqRel);
+                            }
                         })
                         .detach();
                     }
@@ -117,8 +132,45 @@ pub fn listen(shared: Arc<Shared>, router: Rc<Router>) -> Result<Listeners, Serv
     Ok(Listeners { tasks })
 }
 
-/// Serve one connection until the client closes it or breaks the protocol.
-async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::MaybeTls) {
+thread_local! {
+    /// Client connections this executor serves.
+    static SERVED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One client connection this executor serves, until dropped.
+pub(super) struct ServedSlot(());
+
+impl ServedSlot {
+    pub(super) fn take() -> Self {
+        SERVED.with(|n| n.set(n.get() + 1));
+        ServedSlot(())
+    }
+}
+
+impl Drop for ServedSlot {
+    fn drop(&mut self) {
+        SERVED.with(|n| n.set(n.get() - 1));
+    }
+}
+
+/// Whether this executor may serve another connection. The few the
+/// shard's executor serves were accepted by the others and count against
+/// them, so `--max-client-conns-per-core` bounds what the executors that
+/// accept serve between them, as before connections could move.
+fn has_room(shared: &Shared) -> bool {
+    let moved = shared.shard_conns.load(Ordering::Acquire);
+    SERVED.with(|n| n.get()) + moved < shared.config.max_client_conns_per_core
+}
+
+/// Serve one connection until the client closes it or breaks the protocol,
+/// or it moves to another executor (then true: it is open still).
+async fn serve(
+    shared: &Arc<Shared>,
+    router: Rc<Router>,
+    handoffs: Rc<Handoffs>,
+    mut stream: MaybeTls,
+) -> bool {
+    let shared = shared.clone();
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
     // With --client-cert-auth and auth on, the user of requests without a
@@ -135,7 +187,7 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::
     .await;
     if got.is_err() {
         tracing::debug!(?peer, "connection closed before a complete preface");
-        return;
+        return false;
     }
     if let Err(e) = check_preface(&preface, Channel::Client) {
         // Not native: the same port serves etcd's gRPC API and HTTP.
@@ -149,8 +201,44 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::
             }
             None => tracing::info!(?peer, "closing connection: {e}"),
         }
-        return;
+        return false;
     }
+    let mobility = Mobility {
+        movable: matches!(stream, MaybeTls::Plain(_)),
+        pipelined: false,
+    };
+    serve_native(shared, router, handoffs, stream, cert_user, mobility).await
+}
+
+/// Serve a native connection that moved here from another executor, after
+/// its preface; true if it moved on again.
+pub(super) async fn serve_moved(
+    shared: Arc<Shared>,
+    router: Rc<Router>,
+    handoffs: Rc<Handoffs>,
+    stream: glommio::net::TcpStream,
+    mobility: Mobility,
+) -> bool {
+    let _ = stream.set_nodelay(true);
+    let stream = MaybeTls::Plain(stream);
+    serve_native(shared, router, handoffs, stream, None, mobility).await
+}
+
+/// Serve the native protocol after the preface; true if the connection
+/// moved to another executor.
+async fn serve_native(
+    shared: Arc<Shared>,
+    router: Rc<Router>,
+    handoffs: Rc<Handoffs>,
+    stream: MaybeTls,
+    cert_user: Option<String>,
+    mut mobility: Mobility,
+) -> bool {
+    let peer = stream.peer_addr().ok();
+    let plain_fd = match &stream {
+        MaybeTls::Plain(s) => Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+        MaybeTls::Tls(_) => None,
+    };
     let (mut rd, wr) = futures_lite::io::split(stream);
 
     let (conn, out_rx) = router.register();
@@ -163,23 +251,47 @@ async fn serve(shared: Arc<Shared>, router: Rc<Router>, mut stream: super::tls::
         router.clone(),
         conn,
     ));
-    let result = read_loop(&shared, &router, conn, &mut rd, &inflight).await;
-    if let Err(e) = result {
-        tracing::info!(?peer, "closing connection: {e}");
-    }
-    // Its watches end with it.
+    let result = read_loop(
+        &shared,
+        &router,
+        conn,
+        &mut rd,
+        &inflight,
+        &handoffs,
+        &mut mobility,
+    )
+    .await;
+    let dest = match result {
+        Ok(dest) => dest,
+        Err(e) => {
+            tracing::info!(?peer, "closing connection: {e}");
+            None
+        }
+    };
+    // Its watches end with it (a connection that moves has none). To the
+    // shard, a connection that moves is one that closed and another that
+    // opened: it has nothing in flight.
     router.unregister(conn);
     let mut closed = ToShard::requests(router.executor(), conn, Vec::new());
     closed.closed = true;
     let _ = router.send_to_shard(closed).await;
     // The writer ends when its queue is closed and drained.
     writer.await;
+    match (dest, plain_fd) {
+        (Some(dest), Some(fd)) => {
+            // `rd` still holds the socket open for the copy to be made.
+            handoffs.send(&shared, fd, dest, mobility).await
+        }
+        _ => false,
+    }
 }
 
 /// Requests of one connection whose answers have not been written yet,
 /// and the bytes those answers hold.
 struct Inflight {
     count: Cell<usize>,
+    /// Answers written since the connection came to this executor.
+    answered: Cell<u64>,
     /// The answers' bytes; also wakes the reader when the writer has made
     /// room.
     budget: AnswerBudget,
@@ -189,6 +301,7 @@ impl Inflight {
     fn new() -> Self {
         Inflight {
             count: Cell::new(0),
+            answered: Cell::new(0),
             budget: AnswerBudget::new(),
         }
     }
@@ -212,9 +325,16 @@ impl Inflight {
         self.budget.admitted(n);
     }
 
+    /// Whether every request admitted has its answer written, and at least
+    /// one was (see `handoff.rs` for why).
+    fn is_quiet(&self) -> bool {
+        self.count.get() == 0 && self.answered.get() > 0
+    }
+
     /// `n` answers of `bytes` in all were written.
     fn done(&self, n: usize, bytes: usize) {
         self.count.set(self.count.get().saturating_sub(n));
+        self.answered.set(self.answered.get() + n as u64);
         self.budget.written(bytes);
         if n > 0 && self.has_room() {
             self.budget.wake_all();
@@ -222,13 +342,18 @@ impl Inflight {
     }
 }
 
+/// Read, verify and hand on requests until the connection ends (`None`)
+/// or, quiet, should move to another executor (`Some(executor)`, which has
+/// a slot for it).
 async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
     shared: &Shared,
     router: &Router,
     conn: ConnId,
     rd: &mut R,
     inflight: &Inflight,
-) -> Result<(), WireError> {
+    handoffs: &Handoffs,
+    mobility: &mut Mobility,
+) -> Result<Option<usize>, WireError> {
     let mut decoder = FrameDecoder::new(
         shared.config.max_request_bytes as usize + cairn_wire::limits::ENVELOPE_OVERHEAD_BYTES,
     );
@@ -238,20 +363,44 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
     let mut partial_since: Option<std::time::Instant> = None;
     loop {
         if inflight.budget.is_closed() {
-            return Ok(());
+            return Ok(None);
         }
         if !inflight.has_room() {
             let began = std::time::Instant::now();
             if inflight.room().await {
-                return Ok(());
+                return Ok(None);
             }
             // The client's frame was not late while we did not read.
             partial_since = partial_since.map(|t| t + began.elapsed());
         }
+        // Whether to move this connection once it is quiet: checked before
+        // every read, as the member's connections come and go.
+        let dest = if partial_since.is_none() {
+            handoffs.wanted(shared, *mobility)
+        } else {
+            None
+        };
         let read = rd.read(decoder.read_buf());
-        let result = match partial_since {
-            None => read.await,
-            Some(t) => {
+        let result = match (partial_since, dest) {
+            (None, None) => read.await,
+            (None, Some(dest)) => {
+                // The client may send its next request before or after its
+                // last answer is written; whichever comes first decides.
+                // Dropping a read that has not completed loses nothing:
+                // glommio takes bytes from the socket only when a read
+                // completes.
+                let quiet = async {
+                    inflight.budget.until(|| inflight.is_quiet()).await;
+                    None
+                };
+                match futures_lite::future::or(async { Some(read.await) }, quiet).await {
+                    Some(r) => r,
+                    None if handoffs.claim(shared, dest) => return Ok(Some(dest)),
+                    // Another connection took the last slot: read on.
+                    None => rd.read(decoder.read_buf()).await,
+                }
+            }
+            (Some(t), _) => {
                 let left = frame_timeout.saturating_sub(t.elapsed());
                 match glommio::timer::timeout(left, async {
                     read.await.map_err(glommio::GlommioError::IoError)
@@ -266,17 +415,17 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
                             timeout_ms = shared.config.frame_timeout_ms,
                             "closing connection: a request frame was not completed in time"
                         );
-                        return Ok(());
+                        return Ok(None);
                     }
                 }
             }
         };
         let n = match result {
-            Ok(0) => return decoder.finish(),
+            Ok(0) => return decoder.finish().map(|()| None),
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(conn, "read failed: {e}");
-                return Ok(());
+                return Ok(None);
             }
         };
         decoder.commit(n)?;
@@ -294,16 +443,17 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
                     let msg =
                         ToShard::requests(router.executor(), conn, std::mem::take(&mut frames));
                     if router.send_to_shard(msg).await.is_err() {
-                        return Ok(());
+                        return Ok(None);
                     }
                 }
                 if inflight.room().await {
-                    return Ok(());
+                    return Ok(None);
                 }
             }
             match decode_request(frame) {
-                Ok(_) => {
+                Ok(request) => {
                     inflight.add(1);
+                    note_request(mobility, &request.body, inflight.count.get());
                     frames.push(Bytes::copy_from_slice(frame));
                 }
                 Err(e) if e.is_fatal_to_connection() => return Err(e),
@@ -329,8 +479,27 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
         }
         let msg = ToShard::requests(router.executor(), conn, frames);
         if router.send_to_shard(msg).await.is_err() {
-            return Ok(());
+            return Ok(None);
         }
+    }
+}
+
+/// What a request tells about where its connection may be served
+/// (`handoff.rs`).
+fn note_request(mobility: &mut Mobility, body: &RequestBodyView<'_>, inflight: usize) {
+    if inflight > 1 {
+        mobility.pipelined = true;
+    }
+    if !matches!(
+        body,
+        RequestBodyView::Range(_)
+            | RequestBodyView::Put(_)
+            | RequestBodyView::DeleteRange(_)
+            | RequestBodyView::Txn(_)
+    ) {
+        // Watches, keep-alives, backups and the like hold state on this
+        // executor.
+        mobility.movable = false;
     }
 }
 

@@ -3,7 +3,9 @@
 //! One glommio executor runs per core. Every executor accepts client
 //! connections on its own `SO_REUSEPORT` listener, reads and verifies frames,
 //! and writes responses. Executor 0 also owns the shard: the Raft group, the
-//! WAL, the MVCC index. Requests travel from the connection's executor to the
+//! WAL, the MVCC index; when there are other executors it listens on no
+//! client socket and serves only a lone, sequential client's connection,
+//! which the others hand it to save that client a hop (`handoff.rs`). Requests travel from the connection's executor to the
 //! shard, and responses back, over two bounded channel meshes wired at
 //! start-up; nothing on the request path takes a lock.
 //!
@@ -24,6 +26,7 @@ pub mod compaction;
 mod conn;
 mod corrupt;
 mod grpc;
+mod handoff;
 mod http;
 mod lease;
 mod listen;
@@ -43,7 +46,7 @@ mod watch;
 mod watch_conns;
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,6 +88,11 @@ pub(crate) struct Shared {
     fatal: Mutex<Option<String>>,
     /// Publications of watch events each executor has not processed yet.
     pub watch_backlog: Arc<watch::WatchBacklog>,
+    /// Client connections open on this member, every protocol.
+    pub client_conns: AtomicUsize,
+    /// Client connections the shard's executor serves, when there are
+    /// others (`handoff.rs`).
+    pub shard_conns: AtomicUsize,
 }
 
 impl Shared {
@@ -144,6 +152,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         stop: AtomicBool::new(false),
         fatal: Mutex::new(None),
         watch_backlog: Arc::new(watch::WatchBacklog::new(cores)),
+        client_conns: AtomicUsize::new(0),
+        shard_conns: AtomicUsize::new(0),
     });
     install_signal_handlers(shared.clone())?;
     tracing::info!(
@@ -160,6 +170,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     };
     let to_shard = MeshBuilder::full(cores, limits::MESH_CHANNEL_CAPACITY);
     let from_shard = MeshBuilder::full(cores, limits::MESH_CHANNEL_CAPACITY);
+    let handoff = handoff::mesh(cores);
 
     let handles = LocalExecutorPoolBuilder::new(placement)
         .name("cairn")
@@ -170,8 +181,11 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                 let shared = shared.clone();
                 let to_shard = to_shard.clone();
                 let from_shard = from_shard.clone();
+                let handoff = handoff.clone();
                 async move {
-                    if let Err(e) = executor_main(shared.clone(), to_shard, from_shard).await {
+                    if let Err(e) =
+                        executor_main(shared.clone(), to_shard, from_shard, handoff).await
+                    {
                         shared.fail(e.to_string());
                     }
                 }
@@ -215,6 +229,7 @@ async fn executor_main(
     shared: Arc<Shared>,
     to_shard: MeshBuilder<ToShard, glommio::channels::channel_mesh::Full>,
     from_shard: MeshBuilder<FromShard, glommio::channels::channel_mesh::Full>,
+    handoff: handoff::HandoffMesh,
 ) -> Result<(), ServerError> {
     let (to_shard_tx, to_shard_rx) = to_shard
         .join()
@@ -232,6 +247,7 @@ async fn executor_main(
         shared.watch_backlog.clone(),
     ));
     router.clone().start(to_shard_rx, from_shard_rx);
+    let handoffs = handoff::join(shared.clone(), router.clone(), handoff).await?;
 
     let shard_task = if me == route::SHARD_EXECUTOR {
         let shard = shard::Shard::open(shared.clone(), router.clone()).await;
@@ -248,11 +264,12 @@ async fn executor_main(
     };
 
     // The shard's executor is the one that saturates first (Raft, WAL,
-    // apply); with other executors to take the sockets it serves none
+    // apply); with other executors to take the sockets it listens on none
     // itself. Measured on 2 cores: about 15% less server CPU per put and
-    // more throughput (docs/perf.md).
+    // more throughput (docs/perf.md). It serves only the few connections
+    // the others hand it (`handoff.rs`).
     let listeners = if me != route::SHARD_EXECUTOR || shared.cores == 1 {
-        Some(conn::listen(shared.clone(), router.clone())?)
+        Some(conn::listen(shared.clone(), router.clone(), handoffs)?)
     } else {
         None
     };
