@@ -124,6 +124,9 @@ proptest! {
         let mut enc = Encoder::new();
         let frame = enc.range_response(7, &header, &RangeResult { kvs: &refs, more, count }).to_vec();
         let v = decode_response(&frame).unwrap();
+        // SAFETY: the frame was just accepted by decode_response.
+        let again = unsafe { decode_verified_response(&frame) }.unwrap();
+        prop_assert_eq!(again, v, "reading a verified frame again sees the same response");
         prop_assert_eq!(v.header, header);
         let Ok(ResponseBodyView::Range(r)) = v.body else { panic!() };
         let got: Vec<_> = r.kvs().into_iter().flatten().map(KeyValueRef::from).collect();

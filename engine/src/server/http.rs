@@ -170,7 +170,7 @@ async fn health(router: &Rc<Router>) -> Result<(), String> {
             },
         )
     });
-    let answer = session.call(id, &f).await;
+    let answer = session.call(id, f).await;
     session.close().await;
     let answer = answer.map_err(|st| st.message)?;
     match decode_response(&answer).map(|v| v.body) {
@@ -193,7 +193,7 @@ async fn scrape(router: &Rc<Router>) -> Result<metrics::Snapshot, String> {
 async fn scrape_with(session: &Session) -> Result<metrics::Snapshot, String> {
     let mut snap = metrics::Snapshot::default();
     let (id, f) = session.encode(|e, id| e.status_request(id));
-    let answer = session.call(id, &f).await.map_err(|st| st.message)?;
+    let answer = session.call(id, f).await.map_err(|st| st.message)?;
     let view = decode_response(&answer).map_err(|e| e.to_string())?;
     match view.body {
         Ok(ResponseBodyView::Status(st)) => {
@@ -223,7 +223,7 @@ async fn scrape_with(session: &Session) -> Result<metrics::Snapshot, String> {
             },
         )
     });
-    let answer = session.call(id, &f).await.map_err(|st| st.message)?;
+    let answer = session.call(id, f).await.map_err(|st| st.message)?;
     if let Ok(Ok(ResponseBodyView::Range(r))) = decode_response(&answer).map(|v| v.body) {
         snap.keys = r.count();
     }

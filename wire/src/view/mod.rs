@@ -14,7 +14,10 @@ pub use peer::{decode_peer_frame, PeerFrameView, PeerMessageView};
 pub use request::{
     decode_request, decode_verified_request, RequestBodyView, RequestOpView, RequestView,
 };
-pub use response::{decode_response, ErrorView, ResponseBodyView, ResponseOpView, ResponseView};
+pub use response::{
+    decode_response, decode_verified_response, ErrorView, ResponseBodyView, ResponseOpView,
+    ResponseView,
+};
 
 use crate::error::WireError;
 

@@ -35,6 +35,27 @@ pub struct ResponseView<'a> {
 /// holds a response type or txn operation this build does not know.
 pub fn decode_response(frame: &[u8]) -> Result<ResponseView<'_>, WireError> {
     let raw = verified_root::<rpc::Response<'_>>(frame, RPC_VERIFY_DEPTH_MAX)?;
+    response_view(raw)
+}
+
+/// Reads a response frame that [`decode_response`] has already accepted,
+/// without running the flatbuffers verifier a second time; the checks on
+/// the decoded body still run. For frames the server built itself and
+/// reads again, such as answers on their way to a gRPC call.
+///
+/// # Safety
+///
+/// `frame` must hold exactly the bytes of a frame that [`decode_response`]
+/// accepted, or that this crate's [`Encoder`](crate::Encoder) built. The
+/// verifier is what keeps the accessors of an arbitrary buffer in bounds.
+pub unsafe fn decode_verified_response(frame: &[u8]) -> Result<ResponseView<'_>, WireError> {
+    // SAFETY: the caller guarantees the frame passed the verifier (or came
+    // from the builder), which is the contract of `root_unchecked`.
+    let raw = unsafe { flatbuffers::size_prefixed_root_unchecked::<rpc::Response<'_>>(frame) };
+    response_view(raw)
+}
+
+fn response_view(raw: rpc::Response<'_>) -> Result<ResponseView<'_>, WireError> {
     let body = match raw.error() {
         Some(e) => Err(ErrorView {
             code: e.code(),

@@ -78,7 +78,7 @@ pub(super) fn header_only(h: &Header, _: &ResponseBodyView<'_>) -> Result<Bytes,
 /// only calls that ask for it with `hasleader` pay it).
 pub async fn has_leader(s: &Session) -> bool {
     let (id, f) = s.encode(|e, id| e.status_request(id));
-    let Ok(answer) = s.call_owned(id, f).await else {
+    let Ok(answer) = s.call(id, f).await else {
         return false;
     };
     matches!(

@@ -143,7 +143,7 @@ async fn keep_alive(
         let (id, f) = session.encode_as(token.as_deref(), |e, id| {
             e.lease_keep_alive_request(id, r.id)
         });
-        let answer = match session.call_owned(id, f).await {
+        let answer = match session.call(id, f).await {
             Ok(a) => a,
             Err(status) => return Err((status, send)),
         };
@@ -285,7 +285,7 @@ async fn finish_watch(
     for watch_id in live {
         let (id, f) = session.encode_as(token, |e, id| e.watch_cancel_request(id, watch_id));
         // The answer has no reader; the call only waits for it.
-        let _ = session.call_owned(id, f).await;
+        let _ = session.call(id, f).await;
     }
     drop(tx);
     let Some(mut send) = writer.await else {
