@@ -129,22 +129,8 @@ fn pipelined_requests_are_all_answered_with_their_ids() {
     let server = Server::start(dir.path(), &[]);
     let mut c = Client::connect(server.addr).unwrap();
     let n = 500;
-    let mut batch = Vec::new();
-    for i in 0..n {
-        let key = format!("k{i}");
-        batch.extend_from_slice(c.enc.put_request(
-            1000 + i,
-            &PutParams {
-                key: key.as_bytes(),
-                value: b"v",
-                ..Default::default()
-            },
-        ));
-    }
-    c.send(batch).unwrap();
-    let mut ids: Vec<u64> = (0..n).map(|_| c.recv().unwrap().id).collect();
-    ids.sort_unstable();
-    assert_eq!(ids, (1000..1000 + n).collect::<Vec<_>>());
+    let keys: Vec<Vec<u8>> = (0..n).map(|i| format!("k{i}").into_bytes()).collect();
+    c.put_many(&keys, n);
     let r = c.get(RangeParams {
         key: b"k",
         range_end: b"l",

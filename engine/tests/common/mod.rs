@@ -446,12 +446,15 @@ impl Client {
 }
 
 impl Client {
-    /// Pipeline puts of `keys` (value = key) in batches; all must succeed.
+    /// Pipeline puts of `keys` (value = key) in batches, each batch in one
+    /// write; every put must succeed and be answered once, with its id.
     pub fn put_many(&mut self, keys: &[Vec<u8>], batch: usize) {
         for chunk in keys.chunks(batch) {
             let mut frames = Vec::new();
+            let mut sent = Vec::new();
             for k in chunk {
                 let id = self.id();
+                sent.push(id);
                 frames.extend_from_slice(self.enc.put_request(
                     id,
                     &PutParams {
@@ -462,10 +465,18 @@ impl Client {
                 ));
             }
             self.send(frames).expect("send batch");
+            let mut answered = Vec::new();
             for _ in chunk {
                 let r = self.recv().expect("reply");
                 assert!(r.error.is_none(), "pipelined put failed: {:?}", r.error);
+                answered.push(r.id);
             }
+            answered.sort_unstable();
+            sent.sort_unstable();
+            assert_eq!(
+                answered, sent,
+                "every pipelined put answered once, with its id"
+            );
         }
     }
 }
