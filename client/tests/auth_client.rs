@@ -19,9 +19,12 @@ use tokio::time::{timeout, Instant};
 const BCRYPT_COST: &str = "4";
 
 /// Auth store changes made while alice writes, and her writers and their
-/// writes: enough that some writes straddle a change.
+/// writes: enough that some writes straddle a change. The pause between
+/// changes leaves a refused writer room to log in and resend before the next
+/// change even on a loaded machine (it has `AUTH_RETRIES_MAX` tries; at 10 ms
+/// a writer was once refused five times in a row).
 const AUTH_CHANGES: usize = 20;
-const AUTH_CHANGE_PAUSE: Duration = Duration::from_millis(10);
+const AUTH_CHANGE_PAUSE: Duration = Duration::from_millis(20);
 const WRITERS: usize = 8;
 const WRITES_PER_WRITER: u32 = 40;
 
