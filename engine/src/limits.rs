@@ -180,6 +180,17 @@ pub const WAL_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// 1 MiB is where one sequential write already runs at the disk's bandwidth.
 pub const WAL_BATCH_BYTES_MAX: usize = 1024 * 1024;
 
+/// How far ahead of the log's end the WAL keeps its segment written with
+/// zeros. A segment is reserved with `fallocate`, which leaves its blocks
+/// unwritten; the first write into such a block makes the next fdatasync
+/// commit a filesystem journal transaction as well as flush the disk, about
+/// 0.1 ms more per sync on the machines measured. Writing zeros a little ahead
+/// (half this much at a time, after a batch is synced) turns the log's writes
+/// into overwrites. Large enough that one zero write serves many small
+/// batches, small enough that the batch queued behind it waits a fraction of
+/// a sync.
+pub const WAL_ZERO_AHEAD_BYTES: u64 = 512 * 1024;
+
 /// Sealed batches waiting behind the one being written. Appenders wait when
 /// the queue is full, which bounds WAL memory to
 /// `(WAL_BATCH_QUEUE_MAX + 2) * WAL_BATCH_BYTES_MAX`. Two is enough to keep the
@@ -196,6 +207,7 @@ const _: () = assert!(WAL_SEGMENT_BYTES % IO_ALIGN_BYTES as u64 == 0);
 // A segment holds its header block plus at least a few full batches.
 const _: () = assert!(WAL_SEGMENT_BYTES >= 8 * WAL_BATCH_BYTES_MAX as u64);
 const _: () = assert!(WAL_ENTRY_PAYLOAD_BYTES_MAX >= 1536 * 1024 / 2);
+const _: () = assert!(WAL_ZERO_AHEAD_BYTES % (2 * IO_ALIGN_BYTES as u64) == 0);
 
 // ---- snap ----
 

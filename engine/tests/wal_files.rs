@@ -274,3 +274,106 @@ fn missing_segments_are_refused() {
         );
     });
 }
+
+/// The extents of `path` that FIEMAP reports as allocated but unwritten, as
+/// (offset, length) pairs.
+fn unwritten_extents(path: &Path) -> Vec<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+
+    const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
+    const FIEMAP_FLAG_SYNC: u32 = 1;
+    const FIEMAP_EXTENT_LAST: u32 = 0x1;
+    const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
+    const EXTENTS: usize = 64;
+
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Extent {
+        logical: u64,
+        physical: u64,
+        length: u64,
+        reserved64: [u64; 2],
+        flags: u32,
+        reserved: [u32; 3],
+    }
+    #[repr(C)]
+    struct Fiemap {
+        start: u64,
+        length: u64,
+        flags: u32,
+        mapped: u32,
+        count: u32,
+        reserved: u32,
+        extents: [Extent; EXTENTS],
+    }
+
+    let f = std::fs::File::open(path).unwrap();
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    loop {
+        let mut m = Fiemap {
+            start,
+            length: u64::MAX - start,
+            flags: FIEMAP_FLAG_SYNC,
+            mapped: 0,
+            count: EXTENTS as u32,
+            reserved: 0,
+            extents: [Extent::default(); EXTENTS],
+        };
+        // SAFETY: `m` is a valid, writable fiemap with room for `count`
+        // extents, as FS_IOC_FIEMAP requires; it lives across the call.
+        let rc = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_FIEMAP, &mut m as *mut Fiemap) };
+        assert_eq!(
+            rc,
+            0,
+            "FIEMAP on {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+        let got = &m.extents[..m.mapped as usize];
+        for e in got {
+            if e.flags & FIEMAP_EXTENT_UNWRITTEN != 0 {
+                out.push((e.logical, e.length));
+            }
+        }
+        match got.last() {
+            Some(e) if e.flags & FIEMAP_EXTENT_LAST == 0 => start = e.logical + e.length,
+            _ => return out,
+        }
+    }
+}
+
+#[test]
+fn blocks_after_the_log_end_are_written_with_zeros_ahead_of_it() {
+    use cairn_engine::limits::WAL_ZERO_AHEAD_BYTES;
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        // One 4 KiB batch per entry: the log ends at block n + 1.
+        let n = 300;
+        write_entries(&dir, WalOptions::default(), n).await;
+        let seg = segments(&dir).pop().unwrap();
+        let end = (n + 1) * BLOCK;
+        let unwritten = unwritten_extents(&seg);
+        // The segment is reserved, not written, beyond the zeros: the check
+        // below can see an unwritten block.
+        assert!(
+            unwritten
+                .iter()
+                .any(|&(o, l)| o + l == WAL_SEGMENT_BYTES_DEFAULT),
+            "the end of the segment should still be reserved only: {unwritten:?}"
+        );
+        let written_to = end + WAL_ZERO_AHEAD_BYTES / 2;
+        for &(o, l) in &unwritten {
+            assert!(
+                o >= written_to,
+                "unwritten extent at {o}+{l} before {written_to} (log ends at {end}): {unwritten:?}"
+            );
+        }
+        // And the log reads back whole.
+        let rec = reopen(&dir, WalOptions::default()).await.unwrap();
+        assert_eq!(rec.last_index(), n);
+    });
+}
+
+const WAL_SEGMENT_BYTES_DEFAULT: u64 = cairn_engine::limits::WAL_SEGMENT_BYTES;

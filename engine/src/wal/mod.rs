@@ -94,6 +94,7 @@ pub async fn open<F: Fs>(
     let start = match scanned.tail {
         Some(t) => writer::Start {
             file: t.file,
+            zeroed_to: t.offset,
             header: t.header,
             offset: t.offset,
             last_index: recovered.last_index(),
@@ -104,16 +105,16 @@ pub async fn open<F: Fs>(
         None => {
             let (hs, snap) = (HardState::default(), SnapshotMarker::default());
             let header = writer::new_header(0, 1, 0, hs, snap);
-            let (file, info) =
-                writer::create_segment(&fs, dir, &header, opts.segment_bytes).await?;
+            let seg = writer::create_segment(&fs, dir, &header, opts.segment_bytes).await?;
             writer::Start {
-                file,
+                file: seg.file,
+                zeroed_to: seg.zeroed_to,
                 header,
                 offset: SEGMENT_HEADER_BLOCK,
                 last_index: 0,
                 hs,
                 snap,
-                segments: vec![info],
+                segments: vec![seg.info],
             }
         }
     };

@@ -34,7 +34,7 @@ use crate::limits::{
     IO_ALIGN_BYTES, WAL_BATCH_BYTES_MAX, WAL_BATCH_QUEUE_MAX, WAL_INDEX_TERM_MAX, WAL_SEGMENT_BYTES,
 };
 use encode::{encode, write_record};
-use flusher::flusher;
+use flusher::{flusher, Tail};
 pub(crate) use segment::{create_segment, new_header};
 
 /// Log sequence number: the number of the batch a record went into. Batches
@@ -175,6 +175,10 @@ pub struct WalStats {
     pub bytes: u64,
     /// Segments started.
     pub segments_created: u64,
+    /// Zeros written ahead of the log (see
+    /// [`WAL_ZERO_AHEAD_BYTES`](crate::limits::WAL_ZERO_AHEAD_BYTES)), not
+    /// counting the first stretch written with each segment's header.
+    pub zeroed: u64,
     /// Time spent in batch writes and in their fdatasyncs.
     pub write_ns: u64,
     pub sync_ns: u64,
@@ -218,6 +222,9 @@ impl<F: Fs> Drop for Wal<F> {
 /// Where a recovered or new log continues.
 pub(crate) struct Start<Fl> {
     pub file: Fl,
+    /// Where the zeros after the log's end end: the log's end itself for a
+    /// recovered segment, whose stretch after the tail is not known.
+    pub zeroed_to: u64,
     pub header: SegmentHeader,
     pub offset: u64,
     pub last_index: u64,
@@ -262,7 +269,11 @@ impl<F: Fs> Wal<F> {
             state: RefCell::new(st),
             handles: Cell::new(1),
         });
-        glommio::spawn_local(flusher(shared.clone(), s.file)).detach();
+        let tail = Tail {
+            file: s.file,
+            zeroed_to: s.zeroed_to,
+        };
+        glommio::spawn_local(flusher(shared.clone(), tail)).detach();
         Wal { shared }
     }
 

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use super::super::error::WalError;
-use super::segment::create_segment;
+use super::segment::{create_segment, zero_ahead};
 use super::{Sealed, Shared};
 use crate::io::{File, Fs};
 
@@ -37,9 +37,16 @@ async fn next_batch<F: Fs>(shared: &Shared<F>) -> Option<Sealed> {
     .await
 }
 
+/// The segment file the flusher writes, and where the zeros written ahead
+/// of the log end in it.
+pub(super) struct Tail<Fl> {
+    pub file: Fl,
+    pub zeroed_to: u64,
+}
+
 async fn write_batch<F: Fs>(
     shared: &Shared<F>,
-    file: &mut F::File,
+    tail: &mut Tail<F::File>,
     b: Sealed,
 ) -> Result<(), WalError> {
     if let Some(h) = &b.new_segment {
@@ -47,13 +54,15 @@ async fn write_batch<F: Fs>(
             let st = shared.state.borrow();
             (st.fs.clone(), st.dir.clone(), st.opts.segment_bytes)
         };
-        let (new_file, info) = create_segment(&fs, &dir, h, segment_bytes).await?;
-        let old = std::mem::replace(file, new_file);
+        let seg = create_segment(&fs, &dir, h, segment_bytes).await?;
+        let old = std::mem::replace(&mut tail.file, seg.file);
+        tail.zeroed_to = seg.zeroed_to;
         old.close().await?;
         let mut st = shared.state.borrow_mut();
-        st.segments.push(info);
+        st.segments.push(seg.info);
         st.stats.segments_created += 1;
     }
+    let file = &tail.file;
     let t = std::time::Instant::now();
     file.write_at(b.buf, b.offset).await?;
     let written = std::time::Instant::now();
@@ -67,43 +76,62 @@ async fn write_batch<F: Fs>(
 }
 
 /// The one task that writes batches, in order, one write + one fdatasync
-/// each.
-pub(super) async fn flusher<F: Fs>(shared: Rc<Shared<F>>, mut file: F::File) {
+/// each, and after each batch keeps zeros written ahead of the log.
+pub(super) async fn flusher<F: Fs>(shared: Rc<Shared<F>>, mut tail: Tail<F::File>) {
     while let Some(b) = next_batch(&shared).await {
         let lsn = b.lsn;
         let snap = b.snapshot_after;
         let bytes = b.buf.len() as u64;
-        let res = write_batch(&shared, &mut file, b).await;
-        let mut st = shared.state.borrow_mut();
-        match res {
-            Ok(()) => {
-                st.stats.batches += 1;
-                st.stats.bytes += bytes;
-                st.durable_lsn = lsn;
-                st.durable_snap = snap;
-                while let Some(entry) = st.waiters.first_entry() {
-                    if *entry.key() > lsn {
-                        break;
-                    }
-                    for w in entry.remove() {
-                        w.wake();
-                    }
+        let end = b.offset + bytes;
+        if let Err(e) = write_batch(&shared, &mut tail, b).await {
+            fail(&shared, e);
+            return;
+        }
+        {
+            let mut st = shared.state.borrow_mut();
+            st.stats.batches += 1;
+            st.stats.bytes += bytes;
+            st.durable_lsn = lsn;
+            st.durable_snap = snap;
+            while let Some(entry) = st.waiters.first_entry() {
+                if *entry.key() > lsn {
+                    break;
                 }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "wal: write failed; refusing further appends");
-                st.failed = Some(e.to_string());
-                for (_, ws) in std::mem::take(&mut st.waiters) {
-                    for w in ws {
-                        w.wake();
-                    }
-                }
-                for w in st.space_waiters.drain(..) {
+                for w in entry.remove() {
                     w.wake();
                 }
+            }
+        }
+        // The woken appenders run while this write is under way; a batch
+        // sealed meanwhile waits for one write, not for a sync.
+        let segment_bytes = shared.state.borrow().opts.segment_bytes;
+        let before = tail.zeroed_to;
+        match zero_ahead(&tail.file, before, end, segment_bytes).await {
+            Ok(to) => {
+                tail.zeroed_to = to;
+                shared.state.borrow_mut().stats.zeroed += to - before.max(end);
+            }
+            Err(e) => {
+                fail(&shared, e);
                 return;
             }
         }
     }
-    let _ = file.close().await;
+    let _ = tail.file.close().await;
+}
+
+/// Fail-stop: refuses further appends and wakes everyone waiting, who see
+/// the error.
+fn fail<F: Fs>(shared: &Shared<F>, e: WalError) {
+    tracing::error!(error = %e, "wal: write failed; refusing further appends");
+    let mut st = shared.state.borrow_mut();
+    st.failed = Some(e.to_string());
+    for (_, ws) in std::mem::take(&mut st.waiters) {
+        for w in ws {
+            w.wake();
+        }
+    }
+    for w in st.space_waiters.drain(..) {
+        w.wake();
+    }
 }

@@ -10,7 +10,7 @@ use super::super::format::{
 };
 use super::super::reader::SegmentInfo;
 use crate::io::{AlignedBuf, File, Fs};
-use crate::limits::IO_ALIGN_BYTES;
+use crate::limits::{IO_ALIGN_BYTES, WAL_ZERO_AHEAD_BYTES};
 
 pub(crate) fn new_header(
     seq: u64,
@@ -39,21 +39,32 @@ pub(crate) fn new_header(
     h
 }
 
+/// A segment just created: its file, its place in the log, and where the
+/// zeros written after its header end.
+pub(crate) struct NewSegment<Fl> {
+    pub file: Fl,
+    pub info: SegmentInfo,
+    pub zeroed_to: u64,
+}
+
 /// Creates a segment durably: written under a temporary name, synced,
 /// renamed, directory synced. A file with a segment name therefore always has
-/// a valid header, and a damaged header is corruption.
+/// a valid header, and a damaged header is corruption. The header goes out in
+/// one write with the first [`WAL_ZERO_AHEAD_BYTES`] of zeros, so the first
+/// batches overwrite written blocks (see [`zero_ahead`]).
 pub(crate) async fn create_segment<F: Fs>(
     fs: &F,
     dir: &Path,
     h: &SegmentHeader,
     segment_bytes: u64,
-) -> Result<(F::File, SegmentInfo), WalError> {
+) -> Result<NewSegment<F::File>, WalError> {
     let name = segment_name(h.seq.get(), h.first_index.get());
     let path = dir.join(&name);
     let tmp = dir.join(format!("{name}.tmp"));
     let file = fs.create(&tmp).await?;
     file.preallocate(segment_bytes).await?;
-    let mut block = AlignedBuf::zeroed(IO_ALIGN_BYTES);
+    let zeroed_to = segment_bytes.min(IO_ALIGN_BYTES as u64 + WAL_ZERO_AHEAD_BYTES);
+    let mut block = AlignedBuf::zeroed(zeroed_to as usize);
     block.as_mut_slice()[..std::mem::size_of::<SegmentHeader>()].copy_from_slice(h.as_bytes());
     file.write_at(block, 0).await?;
     file.fdatasync().await?;
@@ -64,5 +75,36 @@ pub(crate) async fn create_segment<F: Fs>(
         first_index: h.first_index.get(),
         path,
     };
-    Ok((file, info))
+    Ok(NewSegment {
+        file,
+        info,
+        zeroed_to,
+    })
+}
+
+/// Keeps the stretch of `file` after the log's `end` written with zeros:
+/// when less than half of [`WAL_ZERO_AHEAD_BYTES`] is left, writes zeros up
+/// to that far ahead (never past `segment_bytes`) and returns the new end of
+/// the zeros.
+///
+/// Only the flusher calls this, between batches, so a zero write never runs
+/// alongside a batch and never covers a byte a batch has written: everything
+/// at or after `end` is beyond the last batch. The zeros need no sync of
+/// their own; the next batch's fdatasync makes them durable with it, and
+/// before that a crash leaves zeros or the reserved (zero-reading) blocks,
+/// which recovery reads alike as the end of the log.
+pub(crate) async fn zero_ahead<Fl: File>(
+    file: &Fl,
+    zeroed_to: u64,
+    end: u64,
+    segment_bytes: u64,
+) -> Result<u64, WalError> {
+    let from = zeroed_to.max(end);
+    if from - end >= WAL_ZERO_AHEAD_BYTES / 2 || from >= segment_bytes {
+        return Ok(from);
+    }
+    let to = segment_bytes.min(end + WAL_ZERO_AHEAD_BYTES);
+    file.write_at(AlignedBuf::zeroed((to - from) as usize), from)
+        .await?;
+    Ok(to)
 }
