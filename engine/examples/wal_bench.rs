@@ -2,7 +2,8 @@
 //! each appending one record and waiting until it is durable, over and over.
 //! Also measures the physical floor: one bare 4 KiB O_DIRECT write +
 //! fdatasync, into space reserved with `fallocate` and over blocks already
-//! written once (what the WAL writes into, see `WAL_ZERO_AHEAD_BYTES`).
+//! written once (what the WAL writes into, see `WAL_ZERO_AHEAD_BYTES`), and
+//! one O_DSYNC write over written blocks (how the WAL makes a batch durable).
 //!
 //! ```text
 //! cargo run --release -p cairn-engine --example wal_bench -- --dir /path/on/disk
@@ -50,14 +51,32 @@ fn us(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
-/// Latency of one bare O_DIRECT write of `len` bytes + fdatasync, into a
-/// file reserved with `fallocate`; with `written`, the file is first written
-/// in full with zeros, so the measured writes overwrite written blocks.
-async fn floor(dir: &Path, iters: usize, len: usize, written: bool) -> Histogram<u64> {
+/// What a floor measurement writes into, and how.
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    /// write + fdatasync into space reserved with `fallocate`.
+    Reserved,
+    /// write + fdatasync over blocks written once before.
+    Written,
+    /// One O_DSYNC write over blocks written once before.
+    WrittenDsync,
+}
+
+/// Latency of one bare O_DIRECT write of `len` bytes made durable, into a
+/// file reserved with `fallocate` and, unless [`Floor::Reserved`], first
+/// written in full with zeros.
+async fn floor(dir: &Path, iters: usize, len: usize, how: Floor) -> Histogram<u64> {
     let d = dir.join("floor");
     fresh(&d);
     let fs = DmaFs::new(&d).await.expect("open dir");
-    let f = fs.create(&d.join("floor.dat")).await.expect("create");
+    let path = d.join("floor.dat");
+    let f = if how == Floor::WrittenDsync {
+        fs.create_synced(&path).await
+    } else {
+        fs.create(&path).await
+    }
+    .expect("create");
+    let written = how != Floor::Reserved;
     let total = (iters as u64 + 1) * len as u64;
     f.preallocate(total).await.expect("preallocate");
     if written {
@@ -77,16 +96,14 @@ async fn floor(dir: &Path, iters: usize, len: usize, written: bool) -> Histogram
         let mut b = AlignedBuf::zeroed(len);
         b.as_mut_slice()[0] = i as u8;
         let t = Instant::now();
-        f.write_at(b, (i * len) as u64).await.expect("write");
-        f.fdatasync().await.expect("fdatasync");
+        f.write_durable(b, (i * len) as u64).await.expect("write");
         h.record(t.elapsed().as_nanos() as u64).expect("record");
     }
     h
 }
 
 struct Run {
-    write_us: f64,
-    sync_us: f64,
+    durable_us: f64,
     records: u64,
     batches: u64,
     bytes: u64,
@@ -147,8 +164,7 @@ async fn run(args: &Args, appenders: usize) -> Run {
     let s = log.stats();
     let lat = lat.borrow().clone();
     Run {
-        write_us: s.write_ns as f64 / s.batches.max(1) as f64 / 1000.0,
-        sync_us: s.sync_ns as f64 / s.batches.max(1) as f64 / 1000.0,
+        durable_us: s.durable_ns as f64 / s.batches.max(1) as f64 / 1000.0,
         records: lat.len(),
         batches: s.batches,
         bytes: s.bytes,
@@ -163,28 +179,35 @@ fn main() {
     glommio::LocalExecutorBuilder::default()
         .name("wal-bench")
         .spawn(move || async move {
-            let reserved = floor(&a.dir, a.floor_iters, 4096, false).await;
+            let reserved = floor(&a.dir, a.floor_iters, 4096, Floor::Reserved).await;
             println!(
                 "floor: 4 KiB O_DIRECT write + fdatasync into reserved space: p50 {:.1} us, p99 {:.1} us ({} samples)",
                 us(&reserved, 0.5),
                 us(&reserved, 0.99),
                 reserved.len()
             );
-            let f = floor(&a.dir, a.floor_iters, 4096, true).await;
+            let f = floor(&a.dir, a.floor_iters, 4096, Floor::Written).await;
             println!(
                 "floor: 4 KiB O_DIRECT write + fdatasync over written blocks: p50 {:.1} us, p99 {:.1} us ({} samples)",
                 us(&f, 0.5),
                 us(&f, 0.99),
                 f.len()
             );
-            let big = floor(&a.dir, (a.floor_iters / 10).max(10), 1 << 20, true).await;
+            let ds = floor(&a.dir, a.floor_iters, 4096, Floor::WrittenDsync).await;
+            println!(
+                "floor: 4 KiB O_DIRECT|O_DSYNC write over written blocks: p50 {:.1} us, p99 {:.1} us ({} samples)",
+                us(&ds, 0.5),
+                us(&ds, 0.99),
+                ds.len()
+            );
+            let big = floor(&a.dir, (a.floor_iters / 10).max(10), 1 << 20, Floor::Written).await;
             println!(
                 "floor: 1 MiB O_DIRECT write + fdatasync: p50 {:.1} us = {:.0} MB/s synced",
                 us(&big, 0.5),
                 1.048576e6 / us(&big, 0.5)
             );
             println!(
-                "{:>9} {:>12} {:>10} {:>9} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9}",
+                "{:>9} {:>12} {:>10} {:>9} {:>8} {:>10} {:>10} {:>10} {:>11}",
                 "appenders",
                 "records/s",
                 "batches/s",
@@ -193,13 +216,12 @@ fn main() {
                 "p50 us",
                 "p99 us",
                 "p50/floor",
-                "write us",
-                "sync us"
+                "durable us"
             );
             for &n in &a.appenders {
                 let r = run(&a, n).await;
                 println!(
-                    "{:>9} {:>12.0} {:>10.0} {:>9.1} {:>8.1} {:>10.1} {:>10.1} {:>10.2} {:>9.1} {:>9.1}",
+                    "{:>9} {:>12.0} {:>10.0} {:>9.1} {:>8.1} {:>10.1} {:>10.1} {:>10.2} {:>11.1}",
                     n,
                     r.records as f64 / r.secs,
                     r.batches as f64 / r.secs,
@@ -208,8 +230,7 @@ fn main() {
                     us(&r.lat, 0.5),
                     us(&r.lat, 0.99),
                     us(&r.lat, 0.5) / us(&f, 0.5),
-                    r.write_us,
-                    r.sync_us,
+                    r.durable_us,
                 );
             }
             // Only what this run created; the directory itself is the user's.

@@ -377,3 +377,77 @@ fn blocks_after_the_log_end_are_written_with_zeros_ahead_of_it() {
 }
 
 const WAL_SEGMENT_BYTES_DEFAULT: u64 = cairn_engine::limits::WAL_SEGMENT_BYTES;
+
+/// The open-file flags of every descriptor of this process open on `path`.
+fn open_flags(path: &Path) -> Vec<u32> {
+    let want = std::fs::canonicalize(path).unwrap();
+    let mut flags = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let e = e.unwrap();
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        if target != want {
+            continue;
+        }
+        let info =
+            std::fs::read_to_string(Path::new("/proc/self/fdinfo").join(e.file_name())).unwrap();
+        let octal = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .unwrap()
+            .trim();
+        flags.push(u32::from_str_radix(octal, 8).unwrap());
+    }
+    flags
+}
+
+#[test]
+fn the_writer_holds_its_segment_open_with_o_dsync_and_o_direct() {
+    const O_DSYNC: u32 = libc::O_DSYNC as u32;
+    const O_DIRECT: u32 = libc::O_DIRECT as u32;
+    fn both(flags: &[u32]) -> bool {
+        flags
+            .iter()
+            .any(|f| f & (O_DSYNC | O_DIRECT) == O_DSYNC | O_DIRECT)
+    }
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        for round in 0..2 {
+            // A new log's first segment, then the same segment recovered.
+            let fs = DmaFs::new(&dir).await.unwrap();
+            let (log, _) = wal::open(fs, &dir, WalOptions::default()).await.unwrap();
+            let p = payload(round);
+            let lsn = log
+                .append(&[Record::Entry {
+                    index: round + 1,
+                    term: 1,
+                    kind: 0,
+                    payload: &p,
+                }])
+                .await
+                .unwrap();
+            log.wait_durable(lsn).await.unwrap();
+            let seg = segments(&dir).pop().unwrap();
+            let flags = open_flags(&seg);
+            assert!(
+                both(&flags),
+                "round {round}: no descriptor of {} has O_DSYNC and O_DIRECT: {:?}",
+                seg.display(),
+                flags.iter().map(|f| format!("{f:o}")).collect::<Vec<_>>()
+            );
+            log.close().await.unwrap();
+            // The flusher lets go of the file once it sees the close; the
+            // next round must find only its own descriptors.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !open_flags(&seg).is_empty() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "segment still open after close"
+                );
+                glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    });
+}

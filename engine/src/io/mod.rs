@@ -167,6 +167,16 @@ pub trait Fs: Clone + 'static {
     async fn create(&self, path: &Path) -> IoResult<Self::File>;
     /// Opens an existing file for reading and writing.
     async fn open(&self, path: &Path) -> IoResult<Self::File>;
+    /// Like [`Fs::create`], for a file written mostly with
+    /// [`File::write_durable`]: where the backend can, every write to it is
+    /// durable when it completes (O_DSYNC), so that call is one operation.
+    async fn create_synced(&self, path: &Path) -> IoResult<Self::File> {
+        self.create(path).await
+    }
+    /// Like [`Fs::open`], with the writes of [`Fs::create_synced`].
+    async fn open_synced(&self, path: &Path) -> IoResult<Self::File> {
+        self.open(path).await
+    }
     async fn remove(&self, path: &Path) -> IoResult<()>;
     /// Atomically renames `from` to `to`, replacing `to`.
     async fn rename(&self, from: &Path, to: &Path) -> IoResult<()>;
@@ -184,6 +194,14 @@ pub trait File {
     async fn read_at(&self, offset: u64, len: usize) -> IoResult<Vec<u8>>;
     /// Makes every completed write (and the size) durable.
     async fn fdatasync(&self) -> IoResult<()>;
+    /// Writes all of `buf` at `offset` and makes it, and every write that
+    /// completed before it, durable: `write_at` then `fdatasync`, or one
+    /// write on a file opened with [`Fs::create_synced`] or
+    /// [`Fs::open_synced`] where the backend makes such writes synchronous.
+    async fn write_durable(&self, buf: AlignedBuf, offset: u64) -> IoResult<()> {
+        self.write_at(buf, offset).await?;
+        self.fdatasync().await
+    }
     async fn size(&self) -> IoResult<u64>;
     /// Reserves space so the file is `len` bytes long (reads of the new range
     /// return zeros) and later writes into it do not allocate.

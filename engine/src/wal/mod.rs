@@ -45,7 +45,8 @@
 //! ```
 //!
 //! Many tasks may append concurrently (clone the [`Wal`]); their records are
-//! written together, one write and one fdatasync per batch. Records of one
+//! written together, one durable write per batch (O_DSYNC, or write +
+//! fdatasync). Records of one
 //! `append` call stay contiguous and in order. A failed write or fdatasync
 //! stops the log: every later call returns [`WalError::FailStopped`].
 //!
@@ -70,7 +71,7 @@ pub use format::{HardState, SnapshotMarker};
 pub use replay::{Entry, Recovered, Replay};
 pub use writer::{Lsn, Record, Wal, WalOptions, WalStats};
 
-use crate::io::Fs;
+use crate::io::{File, Fs};
 use format::SEGMENT_HEADER_BLOCK;
 
 /// The WAL directory of a data directory: `<data-dir>/member/wal`.
@@ -93,7 +94,19 @@ pub async fn open<F: Fs>(
     let recovered = scanned.recovered;
     let start = match scanned.tail {
         Some(t) => writer::Start {
-            file: t.file,
+            // The scan opened it for reading; the writer's handle makes each
+            // write durable as it completes.
+            file: {
+                let path = scanned
+                    .segments
+                    .last()
+                    .expect("a tail has a segment")
+                    .path
+                    .clone();
+                let file = fs.open_synced(&path).await?;
+                t.file.close().await?;
+                file
+            },
             zeroed_to: t.offset,
             header: t.header,
             offset: t.offset,

@@ -3,8 +3,9 @@
 //! Appenders copy their records into the *filling* buffer and get the batch's
 //! log sequence number ([`Lsn`]). One flusher task writes batches in order:
 //! when it is idle and the filling buffer holds records, it seals that buffer
-//! (CRCs, padding to 4 KiB, batch header) and writes it with one write and one
-//! fdatasync; meanwhile new appends fill the next buffer. A filling buffer
+//! (CRCs, padding to 4 KiB, batch header) and writes it with one durable write
+//! (the segment is opened O_DSYNC; write + fdatasync where that is not
+//! available); meanwhile new appends fill the next buffer. A filling buffer
 //! that reaches the batch limit is sealed at once and queued; when the queue
 //! is full appenders wait. The next batch starts at the next 4 KiB boundary,
 //! so a sector holding durable records is never written again.
@@ -169,7 +170,7 @@ pub(crate) struct State<F: Fs> {
 pub struct WalStats {
     /// Records appended.
     pub records: u64,
-    /// Batches written and synced (one write + one fdatasync each).
+    /// Batches written and made durable (one durable write each).
     pub batches: u64,
     /// Bytes written by those batches, padding included.
     pub bytes: u64,
@@ -179,9 +180,9 @@ pub struct WalStats {
     /// [`WAL_ZERO_AHEAD_BYTES`](crate::limits::WAL_ZERO_AHEAD_BYTES)), not
     /// counting the first stretch written with each segment's header.
     pub zeroed: u64,
-    /// Time spent in batch writes and in their fdatasyncs.
-    pub write_ns: u64,
-    pub sync_ns: u64,
+    /// Time spent making batches durable: one O_DSYNC write each, or a
+    /// write and an fdatasync where the file system has no O_DSYNC.
+    pub durable_ns: u64,
 }
 
 pub(crate) struct Shared<F: Fs> {

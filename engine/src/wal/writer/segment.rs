@@ -61,7 +61,7 @@ pub(crate) async fn create_segment<F: Fs>(
     let name = segment_name(h.seq.get(), h.first_index.get());
     let path = dir.join(&name);
     let tmp = dir.join(format!("{name}.tmp"));
-    let file = fs.create(&tmp).await?;
+    let file = fs.create_synced(&tmp).await?;
     file.preallocate(segment_bytes).await?;
     let zeroed_to = segment_bytes.min(IO_ALIGN_BYTES as u64 + WAL_ZERO_AHEAD_BYTES);
     let mut block = AlignedBuf::zeroed(zeroed_to as usize);
