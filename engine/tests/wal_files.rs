@@ -437,6 +437,13 @@ fn the_writer_holds_its_segment_open_with_o_dsync_and_o_direct() {
                 seg.display(),
                 flags.iter().map(|f| format!("{f:o}")).collect::<Vec<_>>()
             );
+            // The zeros written ahead go through a plain O_DIRECT
+            // descriptor, so they do not each pay a cache flush.
+            assert!(
+                flags.iter().any(|f| f & O_DIRECT != 0 && f & O_DSYNC == 0),
+                "round {round}: no plain O_DIRECT descriptor of {}",
+                seg.display()
+            );
             log.close().await.unwrap();
             // The flusher lets go of the file once it sees the close; the
             // next round must find only its own descriptors.

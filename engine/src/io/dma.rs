@@ -75,7 +75,7 @@ impl DmaFs {
         self.mode
     }
 
-    async fn open_opts(&self, path: &Path, create: bool, dsync: bool) -> IoResult<DmaFsFile> {
+    async fn open_inner(&self, path: &Path, create: bool, dsync: bool) -> IoResult<Inner> {
         let op = if create { IoOp::Create } else { IoOp::Open };
         let mut opts = OpenOptions::new();
         opts.read(true).write(true);
@@ -85,15 +85,28 @@ impl DmaFs {
         if dsync {
             opts.custom_flags(OFlag::O_DSYNC.bits());
         }
-        let inner = match self.mode {
+        match self.mode {
             WriteMode::Direct => opts.dma_open(path).await.map(Inner::Direct),
             WriteMode::Buffered => opts.buffered_open(path).await.map(Inner::Buffered),
         }
-        .map_err(|e| IoError::new(op, path, None, e.into()))?;
+        .map_err(|e| IoError::new(op, path, None, e.into()))
+    }
+
+    /// Opens (or creates) `path`; with `synced`, also a second, O_DSYNC
+    /// descriptor on the same file for [`File::write_durable`].
+    async fn open_opts(&self, path: &Path, create: bool, synced: bool) -> IoResult<DmaFsFile> {
+        let inner = self.open_inner(path, create, false).await?;
+        let synced = if synced {
+            // Opened by path right after the first: the same file, before
+            // anyone can rename it.
+            Some(self.open_inner(path, false, true).await?)
+        } else {
+            None
+        };
         Ok(DmaFsFile {
             path: path.to_path_buf(),
             inner,
-            dsync,
+            synced,
             reader: RefCell::new(None),
         })
     }
@@ -150,9 +163,10 @@ impl Fs for DmaFs {
         self.open_opts(path, false, false).await
     }
 
-    /// O_DSYNC: the kernel makes each write durable before completing it
-    /// (the write, then a cache flush, or one FUA write), which saves the
-    /// separate fdatasync's trip through io_uring's worker threads.
+    /// A second descriptor opened O_DSYNC carries `write_durable`: the kernel
+    /// makes each such write durable before completing it (the write, then
+    /// a cache flush, or one FUA write), which saves the separate
+    /// fdatasync's trip through io_uring's worker threads.
     async fn create_synced(&self, path: &Path) -> IoResult<DmaFsFile> {
         self.open_opts(path, true, true).await
     }
@@ -195,8 +209,11 @@ enum Inner {
 pub struct DmaFsFile {
     path: PathBuf,
     inner: Inner,
-    /// Opened with O_DSYNC: every completed write is durable.
-    dsync: bool,
+    /// A second descriptor on the same file, opened O_DSYNC, for
+    /// [`File::write_durable`]: each write on it completes only once it is
+    /// durable. Other writes (`write_at`) go through `inner` and wait for an
+    /// fdatasync, so they do not each pay a cache flush.
+    synced: Option<Inner>,
     /// Reads of a direct file go through a second, buffered handle: glommio
     /// sends O_DIRECT reads to its polling ring when a probe read succeeds,
     /// and on devices without polling support such reads of preallocated
@@ -211,22 +228,7 @@ impl File for DmaFsFile {
     }
 
     async fn write_at(&self, buf: AlignedBuf, offset: u64) -> IoResult<()> {
-        let len = buf.len();
-        let written = match &self.inner {
-            Inner::Direct(f) => f.write_at(buf.into_dma(), offset).await,
-            Inner::Buffered(f) => f.write_at(buf.as_slice().to_vec(), offset).await,
-        }
-        .map_err(|e| io_err(IoOp::Write, &self.path, Some(offset), e))?;
-        if written != len {
-            // A short write on a local file means the disk is full or failing;
-            // the caller treats it like any other write error (fail-stop).
-            let e = std::io::Error::new(
-                ErrorKind::WriteZero,
-                format!("short write: {written} of {len} bytes"),
-            );
-            return Err(IoError::new(IoOp::Write, &self.path, Some(offset), e));
-        }
-        Ok(())
+        write_inner(&self.inner, &self.path, buf, offset).await
     }
 
     async fn read_at(&self, offset: u64, len: usize) -> IoResult<Vec<u8>> {
@@ -259,11 +261,13 @@ impl File for DmaFsFile {
     }
 
     async fn write_durable(&self, buf: AlignedBuf, offset: u64) -> IoResult<()> {
-        self.write_at(buf, offset).await?;
-        if !self.dsync {
-            self.fdatasync().await?;
+        match &self.synced {
+            Some(synced) => write_inner(synced, &self.path, buf, offset).await,
+            None => {
+                self.write_at(buf, offset).await?;
+                self.fdatasync().await
+            }
         }
-        Ok(())
     }
 
     async fn size(&self) -> IoResult<u64> {
@@ -297,10 +301,37 @@ impl File for DmaFsFile {
                 .await
                 .map_err(|e| io_err(IoOp::Close, &self.path, None, e))?;
         }
-        match self.inner {
-            Inner::Direct(f) => f.close().await,
-            Inner::Buffered(f) => f.close().await,
+        if let Some(synced) = self.synced {
+            close_inner(synced, &self.path).await?;
         }
-        .map_err(|e| io_err(IoOp::Close, &self.path, None, e))
+        close_inner(self.inner, &self.path).await
     }
+}
+
+async fn close_inner(inner: Inner, path: &Path) -> IoResult<()> {
+    match inner {
+        Inner::Direct(f) => f.close().await,
+        Inner::Buffered(f) => f.close().await,
+    }
+    .map_err(|e| io_err(IoOp::Close, path, None, e))
+}
+
+/// Writes all of `buf` at `offset` through one descriptor.
+async fn write_inner(inner: &Inner, path: &Path, buf: AlignedBuf, offset: u64) -> IoResult<()> {
+    let len = buf.len();
+    let written = match inner {
+        Inner::Direct(f) => f.write_at(buf.into_dma(), offset).await,
+        Inner::Buffered(f) => f.write_at(buf.as_slice().to_vec(), offset).await,
+    }
+    .map_err(|e| io_err(IoOp::Write, path, Some(offset), e))?;
+    if written != len {
+        // A short write on a local file means the disk is full or failing;
+        // the caller treats it like any other write error (fail-stop).
+        let e = std::io::Error::new(
+            ErrorKind::WriteZero,
+            format!("short write: {written} of {len} bytes"),
+        );
+        return Err(IoError::new(IoOp::Write, path, Some(offset), e));
+    }
+    Ok(())
 }

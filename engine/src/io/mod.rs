@@ -167,9 +167,9 @@ pub trait Fs: Clone + 'static {
     async fn create(&self, path: &Path) -> IoResult<Self::File>;
     /// Opens an existing file for reading and writing.
     async fn open(&self, path: &Path) -> IoResult<Self::File>;
-    /// Like [`Fs::create`], for a file written mostly with
-    /// [`File::write_durable`]: where the backend can, every write to it is
-    /// durable when it completes (O_DSYNC), so that call is one operation.
+    /// Like [`Fs::create`], for a file written with [`File::write_durable`]:
+    /// where the backend can, it keeps a descriptor whose writes are
+    /// durable when they complete (O_DSYNC), so that call is one operation.
     async fn create_synced(&self, path: &Path) -> IoResult<Self::File> {
         self.create(path).await
     }
@@ -194,10 +194,11 @@ pub trait File {
     async fn read_at(&self, offset: u64, len: usize) -> IoResult<Vec<u8>>;
     /// Makes every completed write (and the size) durable.
     async fn fdatasync(&self) -> IoResult<()>;
-    /// Writes all of `buf` at `offset` and makes it, and every write that
-    /// completed before it, durable: `write_at` then `fdatasync`, or one
-    /// write on a file opened with [`Fs::create_synced`] or
-    /// [`Fs::open_synced`] where the backend makes such writes synchronous.
+    /// Writes all of `buf` at `offset` and makes it durable: `write_at`
+    /// then `fdatasync`, or one O_DSYNC write on a file opened with
+    /// [`Fs::create_synced`] or [`Fs::open_synced`] where the backend has
+    /// it. Writes made earlier with `write_at` are durable only after an
+    /// `fdatasync`.
     async fn write_durable(&self, buf: AlignedBuf, offset: u64) -> IoResult<()> {
         self.write_at(buf, offset).await?;
         self.fdatasync().await

@@ -89,10 +89,12 @@ pub(crate) async fn create_segment<F: Fs>(
 ///
 /// Only the flusher calls this, between batches, so a zero write never runs
 /// alongside a batch and never covers a byte a batch has written: everything
-/// at or after `end` is beyond the last batch. The zeros need no sync of
-/// their own; the next batch's fdatasync makes them durable with it, and
-/// before that a crash leaves zeros or the reserved (zero-reading) blocks,
-/// which recovery reads alike as the end of the log.
+/// at or after `end` is beyond the last batch. The zeros are written without
+/// O_DSYNC and need no sync of their own: until they are durable a crash
+/// leaves zeros or the reserved (zero-reading) blocks, which recovery reads
+/// alike as the end of the log; and a durable batch written over them makes
+/// the file system commit those blocks' change to written, after the zeros
+/// reached the disk.
 pub(crate) async fn zero_ahead<Fl: File>(
     file: &Fl,
     zeroed_to: u64,
