@@ -33,22 +33,28 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Appends entry `i` (term 1) in a batch of its own and waits until it is
+/// durable.
+async fn append_durable(log: &wal::Wal<DmaFs>, i: u64) {
+    let p = payload(i);
+    let lsn = log
+        .append(&[Record::Entry {
+            index: i,
+            term: 1,
+            kind: 0,
+            payload: &p,
+        }])
+        .await
+        .unwrap();
+    log.wait_durable(lsn).await.unwrap();
+}
+
 /// Appends entries 1..=n, one durable batch each (batch k at block k+1).
 async fn write_entries(dir: &Path, opts: WalOptions, n: u64) {
     let fs = DmaFs::new(dir).await.unwrap();
     let (log, _) = wal::open(fs, dir, opts).await.unwrap();
     for i in 1..=n {
-        let p = payload(i);
-        let lsn = log
-            .append(&[Record::Entry {
-                index: i,
-                term: 1,
-                kind: 0,
-                payload: &p,
-            }])
-            .await
-            .unwrap();
-        log.wait_durable(lsn).await.unwrap();
+        append_durable(&log, i).await;
     }
 }
 
@@ -418,17 +424,7 @@ fn the_writer_holds_its_segment_open_with_o_dsync_and_o_direct() {
             // A new log's first segment, then the same segment recovered.
             let fs = DmaFs::new(&dir).await.unwrap();
             let (log, _) = wal::open(fs, &dir, WalOptions::default()).await.unwrap();
-            let p = payload(round);
-            let lsn = log
-                .append(&[Record::Entry {
-                    index: round + 1,
-                    term: 1,
-                    kind: 0,
-                    payload: &p,
-                }])
-                .await
-                .unwrap();
-            log.wait_durable(lsn).await.unwrap();
+            append_durable(&log, round + 1).await;
             let seg = segments(&dir).pop().unwrap();
             let flags = open_flags(&seg);
             assert!(
