@@ -94,8 +94,8 @@ pub async fn open<F: Fs>(
     let recovered = scanned.recovered;
     let start = match scanned.tail {
         Some(t) => writer::Start {
-            // The scan opened it for reading; the writer's handle makes each
-            // write durable as it completes.
+            // The scan opened it for reading; the writer's handle also has
+            // the O_DSYNC descriptor its batches go through.
             file: {
                 let path = scanned
                     .segments

@@ -4,8 +4,8 @@
 //! log sequence number ([`Lsn`]). One flusher task writes batches in order:
 //! when it is idle and the filling buffer holds records, it seals that buffer
 //! (CRCs, padding to 4 KiB, batch header) and writes it with one durable write
-//! (the segment is opened O_DSYNC; write + fdatasync where that is not
-//! available); meanwhile new appends fill the next buffer. A filling buffer
+//! (through the segment's O_DSYNC descriptor; write + fdatasync where that
+//! is not available); meanwhile new appends fill the next buffer. A filling buffer
 //! that reaches the batch limit is sealed at once and queued; when the queue
 //! is full appenders wait. The next batch starts at the next 4 KiB boundary,
 //! so a sector holding durable records is never written again.
