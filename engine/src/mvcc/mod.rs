@@ -138,6 +138,25 @@ pub struct Mvcc {
 }
 
 impl Mvcc {
+    /// The history of `key`. A key short enough to be inline is searched
+    /// for as a [`Key`], which compares words rather than calling memcmp at
+    /// every step of the search.
+    fn find(&self, key: &[u8]) -> Option<(&Key, &History)> {
+        match Key::probe(key) {
+            Some(probe) => self.tree.get_key_value(&probe),
+            None => self.tree.get_key_value(key),
+        }
+    }
+
+    /// [`Mvcc::find`], for changing the history (a function of the tree
+    /// alone, so that the rest of the index stays free to change).
+    fn find_mut<'t>(tree: &'t mut BTreeMap<Key, History>, key: &[u8]) -> Option<&'t mut History> {
+        match Key::probe(key) {
+            Some(probe) => tree.get_mut(&probe),
+            None => tree.get_mut(key),
+        }
+    }
+
     /// An empty index at revision 1.
     pub fn new(config: MvccConfig) -> Mvcc {
         Mvcc {

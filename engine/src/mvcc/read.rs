@@ -38,7 +38,7 @@ impl Mvcc {
             return;
         };
         if let Span::One(key) = span {
-            if let Some((k, h)) = self.tree.get_key_value(key) {
+            if let Some((k, h)) = self.find(key) {
                 f(k, h);
             }
             return;

@@ -149,7 +149,7 @@ impl Mvcc {
 
     /// The key's live version now.
     fn live(&self, key: &[u8]) -> Option<&Stored> {
-        self.tree.get(key)?.live()
+        self.find(key)?.1.live()
     }
 
     /// Ends a write: moves the revision if anything changed.
@@ -265,7 +265,7 @@ impl Mvcc {
         };
         let mut prev_kv = None;
         let mut old_lease = 0;
-        let (lease, kv) = match self.tree.get_mut(req.key) {
+        let (lease, kv) = match Mvcc::find_mut(&mut self.tree, req.key) {
             Some(history) => {
                 if let Some(live) = history.live() {
                     stored.create = live.create;
