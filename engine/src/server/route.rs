@@ -214,9 +214,10 @@ impl Router {
             }
         })
         .detach();
-        // One drain task per destination executor, woken by its doorbell.
+        // One drain task per other executor, woken by its doorbell (this
+        // executor's own items are dispatched by `flush`).
         if self.me == SHARD_EXECUTOR {
-            for dest in 0..self.outbox.borrow().len() {
+            for dest in (0..self.outbox.borrow().len()).filter(|&d| d != self.me) {
                 let (bell, ring) = local_channel::new_bounded::<()>(1);
                 self.doorbells.borrow_mut()[dest] = Some(bell);
                 let router = self.clone();
@@ -226,9 +227,7 @@ impl Router {
                         if items.is_empty() {
                             continue;
                         }
-                        if dest == router.me {
-                            router.dispatch(items);
-                        } else if router
+                        if router
                             .from_shard
                             .send_to(dest, FromShard { items })
                             .await
@@ -322,12 +321,19 @@ impl Router {
         self.outbox.borrow_mut()[dest].push(Item::Watch(msg));
     }
 
-    /// Wake the drain tasks of every executor that has queued responses.
+    /// Hand over everything queued: this executor's own connections get
+    /// theirs now (their writers are woken before anything the caller does
+    /// next, such as sending to peers), the other executors' drain tasks
+    /// are woken.
     pub fn flush(&self) {
+        let local = std::mem::take(&mut self.outbox.borrow_mut()[self.me]);
+        if !local.is_empty() {
+            self.dispatch(local);
+        }
         let outbox = self.outbox.borrow();
         let bells = self.doorbells.borrow();
         for (dest, items) in outbox.iter().enumerate() {
-            if !items.is_empty() {
+            if dest != self.me && !items.is_empty() {
                 if let Some(bell) = &bells[dest] {
                     // A full doorbell means the drain task is already due.
                     let _ = bell.try_send(());

@@ -1040,7 +1040,28 @@ impl Shard {
             if let Some(hs) = rd.hard_state {
                 self.term = hs.term;
             }
-            self.send(rd.messages);
+            // A leader's appends without entries only announce a new commit
+            // index: they go out after this Ready's entries are applied and
+            // answered, since the answers are on the clients' path and the
+            // notices are not. Not past a membership change, whose apply may
+            // drop a peer that must still hear of the commit (a removed
+            // member learns of its removal so).
+            let defer = rd
+                .committed_entries
+                .iter()
+                .any(|e| e.kind == raft::EntryKind::Normal)
+                && rd
+                    .committed_entries
+                    .iter()
+                    .all(|e| e.kind != raft::EntryKind::ConfChange);
+            let (notices, messages): (Vec<_>, Vec<_>) = if !defer {
+                (Vec::new(), rd.messages)
+            } else {
+                rd.messages
+                    .into_iter()
+                    .partition(|m| m.kind == raft::MessageKind::Append && m.entries.is_empty())
+            };
+            self.send(messages);
 
             if let Some(snap) = rd.snapshot {
                 self.install_snapshot(snap).await?;
@@ -1086,6 +1107,10 @@ impl Shard {
                 crate::failpoint::hit("apply-after");
             }
             self.node.on_applied(self.applied);
+            if !notices.is_empty() {
+                self.router.flush();
+                self.send(notices);
+            }
 
             for rs in rd.read_states {
                 if let Some(batch) = self.reads_waiting_index.remove(&rs.context) {
