@@ -42,9 +42,7 @@ impl Key {
             Key::Heap(Box::from(key))
         }
     }
-}
 
-impl Key {
     /// `key` as a key to search the index with, if it is short enough to be
     /// inline (no allocation); a search by `&Key` compares words, one by
     /// `&[u8]` calls memcmp at every step.
