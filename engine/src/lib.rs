@@ -10,5 +10,6 @@ pub mod mvcc;
 pub mod server;
 pub mod snap;
 pub mod stats;
+pub mod steptrace;
 pub mod wal;
 pub mod watch;

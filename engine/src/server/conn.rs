@@ -440,6 +440,7 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
             // and their bytes stay within the budget.
             if !inflight.has_room() {
                 if !frames.is_empty() {
+                    crate::steptrace::mark("read", frames.len() as u64);
                     let msg =
                         ToShard::requests(router.executor(), conn, std::mem::take(&mut frames));
                     if router.send_to_shard(msg).await.is_err() {
@@ -477,6 +478,7 @@ async fn read_loop<R: futures_lite::io::AsyncRead + Unpin>(
         if frames.is_empty() {
             continue;
         }
+        crate::steptrace::mark("read", frames.len() as u64);
         let msg = ToShard::requests(router.executor(), conn, frames);
         if router.send_to_shard(msg).await.is_err() {
             return Ok(None);
@@ -534,6 +536,7 @@ async fn write_loop<W: futures_lite::io::AsyncWrite + Unpin>(
                 _ => break,
             }
         }
+        crate::steptrace::mark("answer", answers as u64);
         if wr.write_all(&batch).await.is_err() {
             // The reader must not wait for room that will never come.
             inflight.budget.close();

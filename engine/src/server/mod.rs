@@ -283,5 +283,6 @@ async fn executor_main(
     if let Some(task) = shard_task {
         task.await;
     }
+    crate::steptrace::write_out(me);
     Ok(())
 }

@@ -396,6 +396,7 @@ async fn send_loop(
                     _ => break,
                 }
             }
+            crate::steptrace::mark("peer-send", batch.len() as u64);
             if let Err(e) = stream.write_all(&batch).await {
                 tracing::info!(peer = %format!("{:x}", peer.id), "lost connection to peer: {e}");
                 break;
@@ -494,6 +495,7 @@ async fn serve_peer(
             return decoder.finish().map_err(|e| e.to_string());
         }
         decoder.commit(n).map_err(|e| e.to_string())?;
+        crate::steptrace::mark("peer-recv", n as u64);
         while let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
             let view = decode_peer_frame(frame).map_err(|e| e.to_string())?;
             match view.message {

@@ -983,6 +983,7 @@ impl Shard {
 
     fn propose(&mut self, writes: Vec<Bytes>, reads: Vec<(Origin, Bytes)>) {
         if !writes.is_empty() {
+            crate::steptrace::mark("propose", writes.len() as u64);
             let seqs: Vec<u64> = writes.iter().map(|p| envelope(p).1).collect();
             if let Err(e) = self.node.propose(writes) {
                 let message = match e {
@@ -1101,6 +1102,9 @@ impl Shard {
                 }
             }
 
+            if !rd.committed_entries.is_empty() {
+                crate::steptrace::mark("apply", rd.committed_entries.len() as u64);
+            }
             for entry in rd.committed_entries {
                 crate::failpoint::hit("apply-before");
                 self.apply_entry(&entry);

@@ -81,10 +81,12 @@ pub(super) async fn flusher<F: Fs>(shared: Rc<Shared<F>>, mut tail: Tail<F::File
         let snap = b.snapshot_after;
         let bytes = b.buf.len() as u64;
         let end = b.offset + bytes;
+        crate::steptrace::mark("wal-write", bytes);
         if let Err(e) = write_batch(&shared, &mut tail, b).await {
             fail(&shared, e);
             return;
         }
+        crate::steptrace::mark("wal-durable", bytes);
         {
             let mut st = shared.state.borrow_mut();
             st.stats.batches += 1;
