@@ -1047,20 +1047,18 @@ impl Shard {
             // notices are not. Not past a membership change, whose apply may
             // drop a peer that must still hear of the commit (a removed
             // member learns of its removal so).
-            let defer = rd
-                .committed_entries
-                .iter()
-                .any(|e| e.kind == raft::EntryKind::Normal)
+            let is_notice =
+                |m: &raft::Message| m.kind == raft::MessageKind::Append && m.entries.is_empty();
+            let defer = !rd.committed_entries.is_empty()
+                && rd.messages.iter().any(is_notice)
                 && rd
                     .committed_entries
                     .iter()
                     .all(|e| e.kind != raft::EntryKind::ConfChange);
-            let (notices, messages): (Vec<_>, Vec<_>) = if !defer {
-                (Vec::new(), rd.messages)
+            let (notices, messages): (Vec<_>, Vec<_>) = if defer {
+                rd.messages.into_iter().partition(is_notice)
             } else {
-                rd.messages
-                    .into_iter()
-                    .partition(|m| m.kind == raft::MessageKind::Append && m.entries.is_empty())
+                (Vec::new(), rd.messages)
             };
             self.send(messages);
 
