@@ -284,12 +284,9 @@ impl Client {
         // Authenticate carries no token: a stale one must not be judged.
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = codec::encode(&mut Encoder::new(), id, &request);
-        let outcome = tokio::time::timeout(
-            self.inner.options.request_timeout,
-            connection.call(id, frame),
-        )
-        .await
-        .map_err(|_| Error::Timeout)?;
+        let outcome = connection
+            .call(id, frame, self.inner.options.request_timeout)
+            .await;
         match outcome {
             Ok(Reply::Authenticate(r)) => {
                 self.set_token(Some(&r.token));
@@ -414,12 +411,9 @@ impl Client {
         request: &Request,
     ) -> Result<Reply> {
         let (id, frame) = self.encode(request);
-        tokio::time::timeout(
-            self.inner.options.request_timeout,
-            connection.call(id, frame),
-        )
-        .await
-        .unwrap_or(Err(Error::Timeout))
+        connection
+            .call(id, frame, self.inner.options.request_timeout)
+            .await
     }
 
     /// Watches `key` (or the range the options name) for changes.

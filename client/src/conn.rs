@@ -13,24 +13,36 @@
 //! to the waiter registered under its id, in whatever order the server
 //! answers. When either task fails, the connection is *broken*: every waiter
 //! gets [`Error::ConnectionLost`], and the client replaces the connection.
+//!
+//! A request's timeout is a deadline stored with its waiter, not a timer of
+//! its own: a third task, the sweeper, fails every waiter whose deadline has
+//! passed with [`Error::Timeout`]. It wakes every sixteenth of the shortest
+//! timeout in use (at most every [`REQUEST_DEADLINE_SLACK_MAX`]), so a
+//! request fails at most that much after its deadline. Registering and
+//! cancelling a runtime timer for every request cost more than a tenth of a
+//! pipelining caller's CPU. Only a caller that must wait for a slot or for
+//! room in the write queue arms a timer, for that wait.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use cairn_wire::{FrameDecoder, CLIENT_PREFACE};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::client::Keepalive;
 use crate::codec::{self, Reply};
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::limits::{
-    INFLIGHT_REQUESTS_MAX, KEEPALIVE_PROBES, WATCH_RESPONSES_QUEUED_MAX, WRITE_BATCH_BYTES_MAX,
+    INFLIGHT_REQUESTS_MAX, KEEPALIVE_PROBES, REQUEST_DEADLINE_SLACK_MAX,
+    REQUEST_DEADLINE_SLACK_MIN, WATCH_RESPONSES_QUEUED_MAX, WRITE_BATCH_BYTES_MAX,
     WRITE_QUEUE_FRAMES_MAX,
 };
 
@@ -53,6 +65,9 @@ struct Stream {
 
 struct Waiter {
     route: Route,
+    /// When the sweeper fails the request with [`Error::Timeout`]; streams
+    /// and requests with no timeout have none.
+    deadline: Option<Instant>,
     /// Held until the request is answered or abandoned: frees its slot.
     _slot: OwnedSemaphorePermit,
 }
@@ -75,6 +90,9 @@ struct Shared {
     endpoint: Endpoint,
     pending: Mutex<PendingState>,
     slots: Arc<Semaphore>,
+    /// How often the sweeper looks for expired deadlines, in microseconds:
+    /// a sixteenth of the shortest timeout a request has used.
+    sweep_every_us: AtomicU64,
 }
 
 impl Shared {
@@ -91,6 +109,43 @@ impl Shared {
             endpoint: self.endpoint.original.clone(),
             reason: reason.to_string(),
         }
+    }
+
+    /// The sweeper's period from now on: at most a sixteenth of `timeout`.
+    fn note_timeout(&self, timeout: Duration) {
+        let every = (timeout / 16).clamp(REQUEST_DEADLINE_SLACK_MIN, REQUEST_DEADLINE_SLACK_MAX);
+        self.sweep_every_us
+            .fetch_min(every.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn sweep_every(&self) -> Duration {
+        Duration::from_micros(self.sweep_every_us.load(Ordering::Relaxed))
+    }
+
+    /// Fails every request whose deadline is at or before `now` with
+    /// [`Error::Timeout`]. False once the connection is broken.
+    fn expire(&self, now: Instant) -> bool {
+        let expired: Vec<Waiter> = {
+            let mut state = self.lock();
+            if state.broken.is_some() {
+                return false;
+            }
+            let ids: Vec<u64> = state
+                .waiters
+                .iter()
+                .filter(|(_, w)| w.deadline.is_some_and(|d| d <= now))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter()
+                .filter_map(|id| state.waiters.remove(id))
+                .collect()
+        };
+        for waiter in expired {
+            if let Route::Once(reply) = waiter.route {
+                let _ = reply.send(Err(Error::Timeout));
+            }
+        }
+        true
     }
 
     /// Marks the connection broken and fails every waiting request.
@@ -123,12 +178,14 @@ pub(crate) struct Connection {
     queue: mpsc::Sender<Vec<u8>>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         self.reader.abort();
         self.writer.abort();
+        self.sweeper.abort();
         self.shared
             .fail("connection closed by the client".to_string());
     }
@@ -159,6 +216,7 @@ impl Connection {
             endpoint: endpoint.clone(),
             pending: Mutex::new(PendingState::default()),
             slots: Arc::new(Semaphore::new(INFLIGHT_REQUESTS_MAX)),
+            sweep_every_us: AtomicU64::new(REQUEST_DEADLINE_SLACK_MAX.as_micros() as u64),
         });
         let (queue, queued) = mpsc::channel(WRITE_QUEUE_FRAMES_MAX);
         let preface_error = |e| format!("send preface to {}: {e}", endpoint.address);
@@ -193,11 +251,13 @@ impl Connection {
                 )
             }
         };
+        let sweeper = tokio::spawn(sweep_loop(Arc::downgrade(&shared)));
         Ok(Connection {
             shared,
             queue,
             reader,
             writer,
+            sweeper,
         })
     }
 
@@ -210,16 +270,36 @@ impl Connection {
     }
 
     /// Takes a slot and registers `route` under `id`.
-    async fn register(&self, id: u64, route: Route) -> Result<(), Error> {
+    async fn register(
+        &self,
+        id: u64,
+        route: Route,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
         let slot = match self.shared.slots.clone().acquire_owned().await {
             Ok(slot) => slot,
             Err(_) => return Err(self.broken_error()),
         };
+        self.insert(id, route, deadline, slot)
+    }
+
+    fn insert(
+        &self,
+        id: u64,
+        route: Route,
+        deadline: Option<Instant>,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<(), Error> {
         let mut state = self.shared.lock();
         if let Some(reason) = &state.broken {
             return Err(self.shared.lost(reason));
         }
-        let previous = state.waiters.insert(id, Waiter { route, _slot: slot });
+        let waiter = Waiter {
+            route,
+            deadline,
+            _slot: slot,
+        };
+        let previous = state.waiters.insert(id, waiter);
         assert!(previous.is_none(), "request id {id} reused while in flight");
         Ok(())
     }
@@ -238,7 +318,7 @@ impl Connection {
             answers,
             overflowed: overflowed.clone(),
         };
-        self.register(id, Route::Stream(stream)).await?;
+        self.register(id, Route::Stream(stream), None).await?;
         // Unregisters the stream if this future is dropped before the
         // frame is queued; the receiver takes over afterwards.
         let mut forget = Forget {
@@ -267,18 +347,37 @@ impl Connection {
         self.queue.try_send(frame).is_ok()
     }
 
-    /// Sends one request frame and waits for its answer. Dropping the
-    /// returned future abandons the request (its slot is freed).
-    pub(crate) async fn call(&self, id: u64, frame: Vec<u8>) -> Outcome {
+    /// Sends one request frame and waits for its answer, failing with
+    /// [`Error::Timeout`] once `timeout` has passed (see the module's doc
+    /// for how late). Dropping the returned future abandons the request
+    /// (its slot is freed).
+    pub(crate) async fn call(&self, id: u64, frame: Vec<u8>, timeout: Duration) -> Outcome {
+        let deadline = Instant::now().checked_add(timeout);
+        if deadline.is_some() {
+            self.shared.note_timeout(timeout);
+        }
         let (reply, answer) = oneshot::channel();
-        self.register(id, Route::Once(reply)).await?;
+        let route = Route::Once(reply);
+        match self.shared.slots.clone().try_acquire_owned() {
+            Ok(slot) => self.insert(id, route, deadline, slot)?,
+            Err(TryAcquireError::Closed) => return Err(self.broken_error()),
+            Err(TryAcquireError::NoPermits) => {
+                within(deadline, self.register(id, route, deadline)).await??;
+            }
+        }
         let _forget = Forget {
             shared: &self.shared,
             id,
             armed: true,
         };
-        if self.queue.send(frame).await.is_err() {
-            return Err(self.broken_error());
+        match self.queue.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.broken_error()),
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                if within(deadline, self.queue.send(frame)).await?.is_err() {
+                    return Err(self.broken_error());
+                }
+            }
         }
         match answer.await {
             Ok(outcome) => outcome,
@@ -332,6 +431,31 @@ impl Drop for Forget<'_> {
     fn drop(&mut self) {
         if self.armed {
             self.shared.lock().waiters.remove(&self.id);
+        }
+    }
+}
+
+/// `work`, given up with [`Error::Timeout`] at `deadline` (if any).
+async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = T>) -> Result<T, Error> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, work)
+            .await
+            .map_err(|_| Error::Timeout),
+        None => Ok(work.await),
+    }
+}
+
+/// Fails requests past their deadline until the connection is gone.
+async fn sweep_loop(shared: Weak<Shared>) {
+    loop {
+        let every = match shared.upgrade() {
+            Some(s) => s.sweep_every(),
+            None => return,
+        };
+        tokio::time::sleep(every).await;
+        let Some(s) = shared.upgrade() else { return };
+        if !s.expire(Instant::now()) {
+            return;
         }
     }
 }
@@ -467,6 +591,9 @@ mod tests {
         (Endpoint::parse(&address).unwrap(), task)
     }
 
+    /// A timeout no test waits for.
+    const LONG: Duration = Duration::from_secs(600);
+
     async fn wait_for(mut condition: impl FnMut() -> bool) {
         while !condition() {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -487,7 +614,7 @@ mod tests {
                 let c = connection.clone();
                 let id = i as u64 + 1;
                 let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
-                tokio::spawn(async move { c.call(id, frame).await })
+                tokio::spawn(async move { c.call(id, frame, LONG).await })
             })
             .collect();
         wait_for(|| connection.pending_count() == INFLIGHT_REQUESTS_MAX).await;
@@ -506,6 +633,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_past_its_deadline_fails_with_timeout_and_frees_its_slot() {
+        let (endpoint, server) = mute_server().await;
+        let connection = Connection::open(&endpoint, Duration::from_secs(2), None, None)
+            .await
+            .unwrap();
+        let timeout = Duration::from_millis(160);
+        let began = Instant::now();
+        let frame = cairn_wire::Encoder::new().status_request(1).to_vec();
+        let err = tokio::time::timeout(Duration::from_secs(10), connection.call(1, frame, timeout))
+            .await
+            .expect("the request never failed")
+            .unwrap_err();
+        let took = began.elapsed();
+        assert!(matches!(err, Error::Timeout), "{err:?}");
+        // Not before the deadline; after it by at most the sweeper's period
+        // (a sixteenth of the timeout) plus scheduling.
+        assert!(took >= timeout, "failed early, after {took:?}");
+        assert!(took < timeout * 3, "failed late, after {took:?}");
+        assert_eq!(connection.pending_count(), 0);
+        assert_eq!(
+            connection.shared.slots.available_permits(),
+            INFLIGHT_REQUESTS_MAX
+        );
+        // The connection itself is fine: a timeout is the request's alone.
+        assert!(!connection.is_broken());
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_for_a_slot_times_out_too() {
+        let (endpoint, server) = mute_server().await;
+        let connection = Arc::new(
+            Connection::open(&endpoint, Duration::from_secs(2), None, None)
+                .await
+                .unwrap(),
+        );
+        let holders: Vec<_> = (0..INFLIGHT_REQUESTS_MAX)
+            .map(|i| {
+                let c = connection.clone();
+                let id = i as u64 + 1;
+                let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
+                tokio::spawn(async move { c.call(id, frame, LONG).await })
+            })
+            .collect();
+        wait_for(|| connection.pending_count() == INFLIGHT_REQUESTS_MAX).await;
+        let id = INFLIGHT_REQUESTS_MAX as u64 + 1;
+        let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
+        let err = connection
+            .call(id, frame, Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout), "{err:?}");
+        // The holders, with a long timeout, are still waiting.
+        assert_eq!(connection.pending_count(), INFLIGHT_REQUESTS_MAX);
+        for h in holders {
+            h.abort();
+        }
+        server.abort();
+    }
+
+    #[tokio::test]
     async fn a_broken_connection_fails_every_waiter() {
         let (endpoint, server) = mute_server().await;
         let connection = Arc::new(
@@ -517,7 +705,7 @@ mod tests {
             .map(|id| {
                 let c = connection.clone();
                 let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
-                tokio::spawn(async move { c.call(id, frame).await })
+                tokio::spawn(async move { c.call(id, frame, LONG).await })
             })
             .collect();
         wait_for(|| connection.pending_count() == 8).await;
@@ -528,7 +716,11 @@ mod tests {
         }
         assert!(connection.is_broken());
         let err = connection
-            .call(99, cairn_wire::Encoder::new().status_request(99).to_vec())
+            .call(
+                99,
+                cairn_wire::Encoder::new().status_request(99).to_vec(),
+                LONG,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, Error::ConnectionLost { .. }));
@@ -554,7 +746,7 @@ mod tests {
             .await
             .unwrap();
         let frame = cairn_wire::Encoder::new().status_request(1).to_vec();
-        let err = connection.call(1, frame).await.unwrap_err();
+        let err = connection.call(1, frame, LONG).await.unwrap_err();
         assert!(connection.is_broken());
         server.abort();
         err

@@ -38,6 +38,17 @@ pub const DIAL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2);
 /// etcdctl's `--command-timeout` default.
 pub const REQUEST_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
 
+/// Longest a request may outlive its timeout before it fails: the period of
+/// the connection's deadline sweeper when every timeout is long. Shorter
+/// timeouts make it wake every sixteenth of the timeout instead, down to
+/// [`REQUEST_DEADLINE_SLACK_MIN`].
+pub const REQUEST_DEADLINE_SLACK_MAX: Duration = Duration::from_millis(250);
+
+/// Shortest period of the deadline sweeper, however short the timeout: a
+/// sweep walks every pending request of the connection, so it must not run
+/// back to back.
+pub const REQUEST_DEADLINE_SLACK_MIN: Duration = Duration::from_millis(1);
+
 /// etcdctl's `--keepalive-time` default: probe a connection idle this long.
 pub const KEEPALIVE_TIME_DEFAULT: Duration = Duration::from_secs(2);
 
