@@ -133,4 +133,43 @@ proptest! {
         prop_assert_eq!(got, refs);
         prop_assert_eq!((r.more(), r.count()), (more, count));
     }
+
+    /// A shared watch frame, given a watch's ids, is the frame encoded for
+    /// that watch alone: byte for byte when the watch id is not 0 (a 0 is
+    /// left out of a directly encoded frame, and reads the same).
+    #[test]
+    fn shared_watch_frame_is_the_watchs_own_frame(
+        events in proptest::collection::vec((owned_kv(), proptest::option::of(owned_kv()), any::<bool>()), 1..16),
+        ids in proptest::collection::vec((1u64.., any::<i64>()), 1..4),
+        header in any::<(u64, u64, i64, u64)>(),
+    ) {
+        let header = Header { cluster_id: header.0, member_id: header.1, revision: header.2, raft_term: header.3 };
+        let refs: Vec<EventRef<'_>> = events
+            .iter()
+            .map(|(kv, prev, delete)| EventRef {
+                kind: if *delete { rpc::EventType::Delete } else { rpc::EventType::Put },
+                kv: kv.as_ref(),
+                prev_kv: prev.as_ref().map(OwnedKv::as_ref),
+            })
+            .collect();
+        let mut enc = Encoder::new();
+        let shared = enc.shared_watch_events(&header, &refs);
+        for (id, watch_id) in ids.iter().copied().chain([(9, 0)]) {
+            let frame = shared.for_watch(id, watch_id);
+            let own = enc
+                .watch_response(id, &header, &WatchResult { watch_id, events: &refs, ..WatchResult::default() })
+                .to_vec();
+            if watch_id != 0 {
+                prop_assert_eq!(&frame, &own);
+            }
+            let v = decode_response(&frame).unwrap();
+            prop_assert_eq!(v.id, id);
+            prop_assert_eq!(v.header, header);
+            let Ok(ResponseBodyView::Watch(w)) = v.body else { panic!() };
+            prop_assert_eq!(w.watch_id(), watch_id);
+            prop_assert!(!w.created() && !w.canceled() && !w.fragment());
+            let got: Vec<_> = w.events().into_iter().flatten().map(EventRef::from).collect();
+            prop_assert_eq!(&got, &refs);
+        }
+    }
 }

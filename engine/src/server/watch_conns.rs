@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use cairn_wire::{rpc, Encoder, EventRef, Header, WatchResult};
+use cairn_wire::{rpc, Encoder, EventRef, Header, SharedWatchFrame, WatchResult};
 
 use super::apply::kv_ref;
 use super::route::{ConnId, Out};
@@ -120,6 +120,16 @@ pub struct ConnWatches {
     /// What goes to the shard next.
     report: WatchReport,
     recent: Recent,
+    /// The last catch-up frame, for the next watch sent the same.
+    last_catch_up: Option<CaughtUp>,
+}
+
+/// A catch-up frame's contents and its encoding.
+struct CaughtUp {
+    header: Header,
+    prev_kv: bool,
+    events: Vec<Event>,
+    frame: SharedWatchFrame,
 }
 
 impl Default for ConnWatches {
@@ -138,6 +148,7 @@ impl ConnWatches {
             idle_reported: None,
             report: WatchReport::default(),
             recent: Recent::default(),
+            last_catch_up: None,
         }
     }
 
@@ -241,15 +252,27 @@ impl ConnWatches {
                     self.header = published.header;
                 }
                 let rev = published.header.revision;
+                // The frame of the previous delivery, shared with the next
+                // one that picked the same events.
+                let mut last: Option<(bool, Vec<&Event>, SharedWatchFrame)> = None;
                 for d in self.reg.apply(rev, &published.events) {
-                    let frame = encode_events(
-                        &mut self.enc,
-                        d.stream_id,
-                        &published.header,
-                        d.watch_id,
-                        d.prev_kv,
-                        &d.events,
-                    );
+                    let same = last.as_ref().is_some_and(|(prev_kv, events, _)| {
+                        *prev_kv == d.prev_kv
+                            && events.len() == d.events.len()
+                            && events
+                                .iter()
+                                .zip(&d.events)
+                                .all(|(a, b)| std::ptr::eq(*a, *b))
+                    });
+                    if !same {
+                        let frame =
+                            events_frame(&mut self.enc, &published.header, d.prev_kv, &d.events);
+                        last = Some((d.prev_kv, d.events, frame));
+                    }
+                    let Some((_, _, shared)) = &last else {
+                        unreachable!("set above")
+                    };
+                    let frame = shared.for_watch(d.stream_id, d.watch_id);
                     fx.frames.push((d.conn, Out::WatchPush(frame)));
                 }
                 fx.processed_bytes += published.bytes;
@@ -392,8 +415,23 @@ impl ConnWatches {
                 events,
                 ..
             } => {
-                let refs: Vec<&Event> = events.iter().collect();
-                encode_events(&mut self.enc, stream_id, header, watch_id, prev_kv, &refs)
+                let same = self.last_catch_up.as_ref().is_some_and(|c| {
+                    c.header == *header && c.prev_kv == prev_kv && c.events == events
+                });
+                if !same {
+                    let refs: Vec<&Event> = events.iter().collect();
+                    let frame = events_frame(&mut self.enc, header, prev_kv, &refs);
+                    self.last_catch_up = Some(CaughtUp {
+                        header: *header,
+                        prev_kv,
+                        events,
+                        frame,
+                    });
+                }
+                let Some(c) = &self.last_catch_up else {
+                    unreachable!("set above")
+                };
+                c.frame.for_watch(stream_id, watch_id)
             }
             CatchUp::Compacted {
                 stream_id,
@@ -418,14 +456,13 @@ impl ConnWatches {
     }
 }
 
-fn encode_events(
+/// The frame of `events`, to be given each watch's ids.
+fn events_frame(
     enc: &mut Encoder,
-    stream_id: u64,
     header: &Header,
-    watch_id: i64,
     prev_kv: bool,
     events: &[&Event],
-) -> Vec<u8> {
+) -> SharedWatchFrame {
     let refs: Vec<EventRef<'_>> = events
         .iter()
         .map(|e| EventRef {
@@ -441,16 +478,7 @@ fn encode_events(
             },
         })
         .collect();
-    enc.watch_response(
-        stream_id,
-        header,
-        &WatchResult {
-            watch_id,
-            events: &refs,
-            ..WatchResult::default()
-        },
-    )
-    .to_vec()
+    enc.shared_watch_events(header, &refs)
 }
 
 #[cfg(test)]
@@ -574,5 +602,149 @@ mod tests {
         let report = w.take_report();
         assert_eq!(report.asks.len(), 1);
         assert_eq!(report.asks[0].from_rev, 3);
+    }
+
+    /// Every pushed frame as (connection, response id, watch id, event
+    /// revisions, whether the events carry a previous kv).
+    fn pushes(fx: &Effects) -> Vec<(ConnId, u64, i64, Vec<i64>, bool)> {
+        fx.frames
+            .iter()
+            .filter_map(|(conn, out)| match out {
+                Out::WatchPush(f) => Some((*conn, f)),
+                _ => None,
+            })
+            .map(|(conn, f)| {
+                let v = decode_response(f).unwrap();
+                let Ok(ResponseBodyView::Watch(w)) = v.body else {
+                    panic!("not a watch response")
+                };
+                let events: Vec<_> = w.events().into_iter().flatten().collect();
+                let revs = events
+                    .iter()
+                    .map(|e| KeyValueRef::from(e.kv().unwrap()).mod_revision)
+                    .collect();
+                let prev = events.iter().any(|e| e.prev_kv().is_some());
+                (conn, v.id, w.watch_id(), revs, prev)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn watches_sent_the_same_events_each_get_their_own_ids() {
+        let mut w = ConnWatches::new();
+        let mut fx = Effects::default();
+        let spec = |key: &str, end: &str, prev_kv: bool, no_put: bool| WatchSpec {
+            key: key.as_bytes().to_vec(),
+            range_end: end.as_bytes().to_vec(),
+            prev_kv,
+            no_put,
+            ..WatchSpec::default()
+        };
+        // (connection, create request id, spec)
+        let watches = [
+            (1, 10, spec("k", "l", false, false)),
+            (1, 11, spec("k", "l", false, false)),
+            (2, 12, spec("k", "l", false, false)),
+            (2, 13, spec("k", "l", true, false)),
+            (1, 14, spec("k", "l", false, true)),
+            (2, 15, spec("x", "y", false, false)),
+            (1, 16, spec("m", "n", false, false)),
+        ];
+        for (conn, id, spec) in watches.iter().cloned() {
+            w.handle(
+                WatchMsg::Create {
+                    conn,
+                    id,
+                    spec,
+                    watch_id: 0,
+                    start_rev: 0,
+                    header: header(1),
+                },
+                &mut fx,
+            );
+        }
+        // The watch id each create was answered with.
+        let watch_id = |stream: u64| -> i64 {
+            fx.frames
+                .iter()
+                .find_map(|(_, out)| match out {
+                    Out::Answer(f) => {
+                        let v = decode_response(f).unwrap();
+                        let Ok(ResponseBodyView::Watch(w)) = v.body else {
+                            return None;
+                        };
+                        (v.id == stream).then(|| w.watch_id())
+                    }
+                    _ => None,
+                })
+                .expect("the create was answered")
+        };
+        let ids: Vec<(ConnId, u64, i64)> = watches
+            .iter()
+            .map(|(conn, id, _)| (*conn, *id, watch_id(*id)))
+            .collect();
+
+        let mut live = Effects::default();
+        let kv = |rev: i64, value: &[u8]| KeyValue {
+            key: b"k1".to_vec(),
+            create_revision: 1,
+            mod_revision: rev,
+            version: rev,
+            value: value.to_vec(),
+            lease: 0,
+        };
+        w.handle(
+            WatchMsg::Events(Arc::new(Published {
+                header: header(2),
+                events: vec![Event {
+                    kind: EventKind::Put,
+                    kv: kv(2, b"new"),
+                    prev_kv: Some(kv(1, b"old")),
+                }],
+                bytes: 100,
+            })),
+            &mut live,
+        );
+        let mut got = pushes(&live);
+        got.sort();
+        let mut want: Vec<_> = ids[..4]
+            .iter()
+            .map(|&(conn, id, watch_id)| (conn, id, watch_id, vec![2], id == 13))
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "one frame per matching watch, with its ids");
+
+        // Out of room: the connections' watches catch up from the recent
+        // publications, every watch with its own ids and each revision
+        // once. Even revisions are in k..l, odd ones in m..n: the two
+        // ranges' catch-up frames hold as many events, but not the same.
+        let mut fx = Effects::default();
+        let total = 2 * limits::WATCH_LIVE_PUSHES_MAX as i64 + 40;
+        let range_of = |rev: i64| if rev % 2 == 0 { "k" } else { "m" };
+        for rev in 3..3 + total {
+            w.handle(
+                publication(rev, &format!("{}{rev}", range_of(rev))),
+                &mut fx,
+            );
+        }
+        for conn in [1, 2] {
+            let pushed = pushes(&fx).iter().filter(|p| p.0 == conn).count();
+            w.written(conn, pushed + 1, &mut fx);
+        }
+        let sent: Vec<_> = ids[..4].iter().chain(&ids[6..]).copied().collect();
+        for &(conn, id, watch_id) in &sent {
+            let revs: Vec<i64> = pushes(&fx)
+                .into_iter()
+                .filter(|p| (p.0, p.1, p.2) == (conn, id, watch_id))
+                .flat_map(|p| p.3)
+                .collect();
+            let range = if id == 16 { "m" } else { "k" };
+            let want: Vec<i64> = (3..3 + total).filter(|r| range_of(*r) == range).collect();
+            assert_eq!(revs, want, "watch {id}");
+        }
+        assert!(
+            pushes(&fx).iter().all(|p| sent.contains(&(p.0, p.1, p.2))),
+            "only the matching watches are sent anything"
+        );
     }
 }

@@ -23,7 +23,7 @@ pub use maintenance::StatusResult;
 pub use peer::{
     ConfStateParams, EntryParams, RaftMessageParams, SnapshotChunkParams, SnapshotMetadataParams,
 };
-pub use watch::{WatchCreateParams, WatchResult};
+pub use watch::{SharedWatchFrame, WatchCreateParams, WatchResult};
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, Vector, WIPOffset};
 

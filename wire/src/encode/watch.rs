@@ -31,7 +31,76 @@ pub struct WatchResult<'a> {
     pub events: &'a [EventRef<'a>],
 }
 
+/// The events of one WatchResponse, encoded once for every watch that is
+/// sent exactly these events under the same header: the copies differ only
+/// in the response id and the watch id, which [`Self::for_watch`] writes
+/// into a copy of the frame in place. Fan-out to many watches of one range
+/// then costs a copy per watch instead of an encoding.
+#[derive(Debug, Clone)]
+pub struct SharedWatchFrame {
+    frame: Vec<u8>,
+    /// Where the little-endian `Response.id` and `WatchResponse.watch_id`
+    /// are in `frame`.
+    id_at: usize,
+    watch_id_at: usize,
+}
+
+impl SharedWatchFrame {
+    /// The frame for one watch: `id` is its create request's id.
+    pub fn for_watch(&self, id: u64, watch_id: i64) -> Vec<u8> {
+        let mut frame = self.frame.clone();
+        frame[self.id_at..self.id_at + 8].copy_from_slice(&id.to_le_bytes());
+        frame[self.watch_id_at..self.watch_id_at + 8].copy_from_slice(&watch_id.to_le_bytes());
+        frame
+    }
+}
+
+/// Written as both ids while a shared frame is built: never a field's
+/// default (0), so the builder stores both, and found again at the places
+/// the frame's own vtables give.
+const SHARED_ID: u64 = u64::MAX;
+const SHARED_WATCH_ID: i64 = i64::MAX;
+
 impl Encoder {
+    /// A WatchResponse carrying `events`, to be sent to many watches (see
+    /// [`SharedWatchFrame`]).
+    pub fn shared_watch_events(
+        &mut self,
+        header: &Header,
+        events: &[EventRef<'_>],
+    ) -> SharedWatchFrame {
+        let frame = self
+            .watch_response(
+                SHARED_ID,
+                header,
+                &WatchResult {
+                    watch_id: SHARED_WATCH_ID,
+                    events,
+                    ..WatchResult::default()
+                },
+            )
+            .to_vec();
+        // SAFETY: the frame was just built by this encoder as a
+        // size-prefixed Response.
+        let response =
+            unsafe { flatbuffers::size_prefixed_root_unchecked::<rpc::Response<'_>>(&frame) };
+        let id_at = field_at(&response._tab, rpc::Response::VT_ID);
+        let body = response
+            .body_as_watch_response()
+            .expect("a watch response's body is a WatchResponse");
+        let watch_id_at = field_at(&body._tab, rpc::WatchResponse::VT_WATCH_ID);
+        assert_eq!(frame[id_at..id_at + 8], SHARED_ID.to_le_bytes());
+        assert_eq!(
+            frame[watch_id_at..watch_id_at + 8],
+            SHARED_WATCH_ID.to_le_bytes()
+        );
+        SharedWatchFrame {
+            frame,
+            id_at,
+            watch_id_at,
+        }
+    }
+
     pub fn watch_create_request(&mut self, id: u64, p: &WatchCreateParams<'_>) -> &[u8] {
         let fbb = self.begin();
         let key = opt_bytes(fbb, p.key);
@@ -113,4 +182,11 @@ impl Encoder {
         .as_union_value();
         self.finish_response(id, header, rpc::ResponseBody::WatchResponse, body)
     }
+}
+
+/// Where in its buffer a stored scalar field of `table` is.
+fn field_at(table: &flatbuffers::Table<'_>, field: flatbuffers::VOffsetT) -> usize {
+    let offset = table.vtable().get(field);
+    assert!(offset != 0, "the field is stored");
+    table.loc() + offset as usize
 }
