@@ -600,23 +600,38 @@ mod tests {
         }
     }
 
+    /// A connection to a server that never answers, and the server.
+    async fn mute_connection() -> (Arc<Connection>, JoinHandle<()>) {
+        let (endpoint, server) = mute_server().await;
+        let connection = Connection::open(&endpoint, Duration::from_secs(2), None, None)
+            .await
+            .unwrap();
+        (Arc::new(connection), server)
+    }
+
+    /// A status request under each id, each its own task, with `timeout`.
+    fn spawn_calls(
+        connection: &Arc<Connection>,
+        ids: impl Iterator<Item = u64>,
+        timeout: Duration,
+    ) -> Vec<JoinHandle<Outcome>> {
+        ids.map(|id| {
+            let c = connection.clone();
+            let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
+            tokio::spawn(async move { c.call(id, frame, timeout).await })
+        })
+        .collect()
+    }
+
     #[tokio::test]
     async fn in_flight_requests_are_bounded_and_abandoned_ones_are_forgotten() {
-        let (endpoint, server) = mute_server().await;
-        let connection = Arc::new(
-            Connection::open(&endpoint, Duration::from_secs(2), None, None)
-                .await
-                .unwrap(),
-        );
+        let (connection, server) = mute_connection().await;
         let extra = 16;
-        let calls: Vec<_> = (0..INFLIGHT_REQUESTS_MAX + extra)
-            .map(|i| {
-                let c = connection.clone();
-                let id = i as u64 + 1;
-                let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
-                tokio::spawn(async move { c.call(id, frame, LONG).await })
-            })
-            .collect();
+        let calls = spawn_calls(
+            &connection,
+            1..=(INFLIGHT_REQUESTS_MAX + extra) as u64,
+            LONG,
+        );
         wait_for(|| connection.pending_count() == INFLIGHT_REQUESTS_MAX).await;
         // The extra callers wait for a slot instead of registering.
         for _ in 0..20 {
@@ -634,10 +649,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_past_its_deadline_fails_with_timeout_and_frees_its_slot() {
-        let (endpoint, server) = mute_server().await;
-        let connection = Connection::open(&endpoint, Duration::from_secs(2), None, None)
-            .await
-            .unwrap();
+        let (connection, server) = mute_connection().await;
         let timeout = Duration::from_millis(160);
         let began = Instant::now();
         let frame = cairn_wire::Encoder::new().status_request(1).to_vec();
@@ -663,20 +675,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_waiting_for_a_slot_times_out_too() {
-        let (endpoint, server) = mute_server().await;
-        let connection = Arc::new(
-            Connection::open(&endpoint, Duration::from_secs(2), None, None)
-                .await
-                .unwrap(),
-        );
-        let holders: Vec<_> = (0..INFLIGHT_REQUESTS_MAX)
-            .map(|i| {
-                let c = connection.clone();
-                let id = i as u64 + 1;
-                let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
-                tokio::spawn(async move { c.call(id, frame, LONG).await })
-            })
-            .collect();
+        let (connection, server) = mute_connection().await;
+        let holders = spawn_calls(&connection, 1..=INFLIGHT_REQUESTS_MAX as u64, LONG);
         wait_for(|| connection.pending_count() == INFLIGHT_REQUESTS_MAX).await;
         let id = INFLIGHT_REQUESTS_MAX as u64 + 1;
         let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
@@ -695,19 +695,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_broken_connection_fails_every_waiter() {
-        let (endpoint, server) = mute_server().await;
-        let connection = Arc::new(
-            Connection::open(&endpoint, Duration::from_secs(2), None, None)
-                .await
-                .unwrap(),
-        );
-        let calls: Vec<_> = (1..=8u64)
-            .map(|id| {
-                let c = connection.clone();
-                let frame = cairn_wire::Encoder::new().status_request(id).to_vec();
-                tokio::spawn(async move { c.call(id, frame, LONG).await })
-            })
-            .collect();
+        let (connection, server) = mute_connection().await;
+        let calls = spawn_calls(&connection, 1..=8, LONG);
         wait_for(|| connection.pending_count() == 8).await;
         server.abort();
         for call in calls {
