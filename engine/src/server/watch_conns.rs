@@ -256,24 +256,21 @@ impl ConnWatches {
                 // one that picked the same events.
                 let mut last: Option<(bool, Vec<&Event>, SharedWatchFrame)> = None;
                 for d in self.reg.apply(rev, &published.events) {
-                    let same = last.as_ref().is_some_and(|(prev_kv, events, _)| {
-                        *prev_kv == d.prev_kv
-                            && events.len() == d.events.len()
-                            && events
-                                .iter()
-                                .zip(&d.events)
-                                .all(|(a, b)| std::ptr::eq(*a, *b))
-                    });
-                    if !same {
-                        let frame =
-                            events_frame(&mut self.enc, &published.header, d.prev_kv, &d.events);
-                        last = Some((d.prev_kv, d.events, frame));
-                    }
-                    let Some((_, _, shared)) = &last else {
-                        unreachable!("set above")
+                    let shared = match last.take() {
+                        Some(l) if l.0 == d.prev_kv && same_events(&l.1, &d.events) => l,
+                        _ => {
+                            let frame = events_frame(
+                                &mut self.enc,
+                                &published.header,
+                                d.prev_kv,
+                                &d.events,
+                            );
+                            (d.prev_kv, d.events, frame)
+                        }
                     };
-                    let frame = shared.for_watch(d.stream_id, d.watch_id);
+                    let frame = shared.2.for_watch(d.stream_id, d.watch_id);
                     fx.frames.push((d.conn, Out::WatchPush(frame)));
+                    last = Some(shared);
                 }
                 fx.processed_bytes += published.bytes;
                 self.recent.push(published);
@@ -415,23 +412,26 @@ impl ConnWatches {
                 events,
                 ..
             } => {
-                let same = self.last_catch_up.as_ref().is_some_and(|c| {
-                    c.header == *header && c.prev_kv == prev_kv && c.events == events
-                });
-                if !same {
-                    let refs: Vec<&Event> = events.iter().collect();
-                    let frame = events_frame(&mut self.enc, header, prev_kv, &refs);
-                    self.last_catch_up = Some(CaughtUp {
-                        header: *header,
-                        prev_kv,
-                        events,
-                        frame,
-                    });
-                }
-                let Some(c) = &self.last_catch_up else {
-                    unreachable!("set above")
+                let c = match self.last_catch_up.take() {
+                    Some(c)
+                        if c.header == *header && c.prev_kv == prev_kv && c.events == events =>
+                    {
+                        c
+                    }
+                    _ => {
+                        let refs: Vec<&Event> = events.iter().collect();
+                        let frame = events_frame(&mut self.enc, header, prev_kv, &refs);
+                        CaughtUp {
+                            header: *header,
+                            prev_kv,
+                            events,
+                            frame,
+                        }
+                    }
                 };
-                c.frame.for_watch(stream_id, watch_id)
+                let frame = c.frame.for_watch(stream_id, watch_id);
+                self.last_catch_up = Some(c);
+                frame
             }
             CatchUp::Compacted {
                 stream_id,
@@ -454,6 +454,11 @@ impl ConnWatches {
                 .to_vec(),
         }
     }
+}
+
+/// Whether two deliveries of one publication picked the very same events.
+fn same_events(a: &[&Event], b: &[&Event]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| std::ptr::eq(*x, *y))
 }
 
 /// The frame of `events`, to be given each watch's ids.
