@@ -382,6 +382,61 @@ fn blocks_after_the_log_end_are_written_with_zeros_ahead_of_it() {
     });
 }
 
+#[test]
+fn while_batches_queue_up_the_zeros_are_written_alongside_them() {
+    use cairn_engine::limits::WAL_ZERO_AHEAD_BYTES;
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        let fs = DmaFs::new(&dir).await.unwrap();
+        let (log, _) = wal::open(fs, &dir, WalOptions::default()).await.unwrap();
+        // Appends that never wait for durability: the flusher always finds
+        // the next batch waiting, so it never has an idle moment to zero in.
+        let n = 1500u64;
+        let big = |i: u64| {
+            let mut p = payload(i);
+            p.resize(3000, (i % 251) as u8);
+            p
+        };
+        let mut last = None;
+        for i in 1..=n {
+            let p = big(i);
+            let rec = [Record::Entry {
+                index: i,
+                term: 1,
+                kind: 0,
+                payload: &p,
+            }];
+            last = Some(log.append(&rec).await.unwrap());
+        }
+        log.wait_durable(last.unwrap()).await.unwrap();
+        let stats = log.stats();
+        assert!(
+            stats.zero_writes_alongside > 0,
+            "no zeros were written alongside a batch: {stats:?}"
+        );
+        let end = stats.bytes + 4096;
+        drop(log);
+
+        // The zeros kept ahead of every batch: no reserved-only block
+        // right after the log's end.
+        let seg = segments(&dir).pop().unwrap();
+        let written_to = end + WAL_ZERO_AHEAD_BYTES / 2;
+        for (o, l) in unwritten_extents(&seg) {
+            assert!(
+                o >= written_to,
+                "unwritten extent at {o}+{l} before {written_to} (log ends at {end})"
+            );
+        }
+        // And no zero write covered a batch: every entry reads back.
+        let rec = reopen(&dir, WalOptions::default()).await.unwrap();
+        assert_eq!(rec.last_index(), n);
+        for e in &rec.entries {
+            assert_eq!(e.payload, big(e.index), "entry {}", e.index);
+        }
+    });
+}
+
 const WAL_SEGMENT_BYTES_DEFAULT: u64 = cairn_engine::limits::WAL_SEGMENT_BYTES;
 
 /// The open-file flags of every descriptor of this process open on `path`.

@@ -180,6 +180,9 @@ pub struct WalStats {
     /// [`WAL_ZERO_AHEAD_BYTES`](crate::limits::WAL_ZERO_AHEAD_BYTES)), not
     /// counting the first stretch written with each segment's header.
     pub zeroed: u64,
+    /// Zero writes made alongside a batch's durable write, because another
+    /// batch was already waiting when the zeros ran short.
+    pub zero_writes_alongside: u64,
     /// Time spent making batches durable: one O_DSYNC write each, or a
     /// write and an fdatasync where the file system has no O_DSYNC.
     pub durable_ns: u64,

@@ -87,9 +87,11 @@ pub(crate) async fn create_segment<F: Fs>(
 /// to that far ahead (never past `segment_bytes`) and returns the new end of
 /// the zeros.
 ///
-/// Only the flusher calls this, between batches, so a zero write never runs
-/// alongside a batch and never covers a byte a batch has written: everything
-/// at or after `end` is beyond the last batch. The zeros are written without
+/// Only the flusher calls this: alongside the durable write of the batch
+/// that ends at `end`, or after it while no other batch waits. The next
+/// batch is written only once the zeros are, so a zero write never covers a
+/// byte a batch has written: everything at or after `end` is beyond the last
+/// batch. The zeros are written without
 /// O_DSYNC and need no sync of their own: until they are durable a crash
 /// leaves zeros or the reserved (zero-reading) blocks, which recovery reads
 /// alike as the end of the log; and a durable batch written over them makes
