@@ -1962,9 +1962,6 @@ fn unreachable_frame(frame: &[u8]) {
     );
 }
 
-/// Waits for each WAL batch to become durable, in order, and tells the
-/// shard. A failed sync stops the server: nothing after it may be
-/// acknowledged (fail-stop).
 /// Returns once the executor has been through its reactor: every task that
 /// could run has run, I/O queued meanwhile is submitted and completions are
 /// reaped. (A plain yield would run the other tasks but not the reactor.)
@@ -1972,6 +1969,9 @@ async fn yield_to_reactor() {
     glommio::timer::sleep(Duration::from_micros(1)).await;
 }
 
+/// Waits for each WAL batch to become durable, in order, and tells the
+/// shard. A failed sync stops the server: nothing after it may be
+/// acknowledged (fail-stop).
 fn spawn_persister(
     shared: Arc<Shared>,
     wal: Wal<DmaFs>,
