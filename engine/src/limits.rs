@@ -197,11 +197,21 @@ pub const WAL_BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// a sync.
 pub const WAL_ZERO_AHEAD_BYTES: u64 = 512 * 1024;
 
-/// Sealed batches waiting behind the one being written. Appenders wait when
+/// Sealed batches waiting behind the ones being written. Appenders wait when
 /// the queue is full, which bounds WAL memory to
-/// `(WAL_BATCH_QUEUE_MAX + 2) * WAL_BATCH_BYTES_MAX`. Two is enough to keep the
-/// disk busy: one batch fills while the previous one is written and synced.
+/// `(WAL_BATCH_QUEUE_MAX + WAL_WRITES_IN_FLIGHT + 1) * WAL_BATCH_BYTES_MAX`.
+/// Two is enough to keep the disk busy: batches fill while the previous
+/// ones are written.
 pub const WAL_BATCH_QUEUE_MAX: usize = 2;
+
+/// Batches whose durable writes are in flight at once. A disk's cache flush
+/// (what an O_DSYNC write ends with) costs about the same for one write as
+/// for two queued together, so a second write in flight nearly doubles what
+/// a busy log makes durable per second. Recovery depends on this being at
+/// most two: after a crash only the last batch and the one before it can be
+/// incomplete, and a valid batch after a damaged one must say that the
+/// damaged one was still in flight when it was issued.
+pub const WAL_WRITES_IN_FLIGHT: usize = 2;
 
 /// Largest payload of one WAL entry. A Raft entry carries one client request
 /// (etcd's limit is 1.5 MiB) or a batch of small ones; the record must fit in

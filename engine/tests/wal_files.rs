@@ -145,6 +145,156 @@ fn damage_before_the_tail_is_refused_naming_file_and_offset() {
     });
 }
 
+/// A batch header as found in a segment file: where it is, how long the
+/// batch is, and the length of the batch before it if that one was still
+/// being written when this one was issued.
+#[derive(Debug, Clone, Copy)]
+struct BatchAt {
+    offset: u64,
+    len: u64,
+    records: u64,
+    prev_in_flight: u64,
+}
+
+/// The batches of a segment, walked by their headers' lengths.
+fn batches(seg: &Path) -> Vec<BatchAt> {
+    let data = std::fs::read(seg).unwrap();
+    let u32_at = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as u64;
+    let mut out = Vec::new();
+    let mut off = BLOCK as usize;
+    while off + BLOCK as usize <= data.len() {
+        let len = u32_at(off + 12);
+        let recorded = u64::from_le_bytes(data[off + 28..off + 36].try_into().unwrap());
+        if len == 0 || recorded != off as u64 {
+            break;
+        }
+        out.push(BatchAt {
+            offset: off as u64,
+            len,
+            records: u32_at(off + 16),
+            prev_in_flight: u32_at(off + 24),
+        });
+        off += len as usize;
+    }
+    out
+}
+
+/// Appends entries 1..=n of `size` bytes without waiting between them, so
+/// that batches are issued while the one before is still being written.
+async fn write_pipelined(dir: &Path, n: u64, size: usize) -> Vec<u8> {
+    let fs = DmaFs::new(dir).await.unwrap();
+    let (log, _) = wal::open(fs, dir, WalOptions::default()).await.unwrap();
+    let p = vec![7u8; size];
+    let mut last = None;
+    for i in 1..=n {
+        let rec = [Record::Entry {
+            index: i,
+            term: 1,
+            kind: 0,
+            payload: &p,
+        }];
+        last = Some(log.append(&rec).await.unwrap());
+    }
+    log.wait_durable(last.unwrap()).await.unwrap();
+    assert!(log.stats().writes_overlapped > 0, "{:?}", log.stats());
+    p
+}
+
+/// Makes the log end after `keep` (zeros over every later batch) and flips
+/// a byte in the body of `torn`, as a crash would leave a torn write.
+fn crash_leaving(seg: &Path, torn: BatchAt, keep: BatchAt, all: &[BatchAt]) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(seg)
+        .unwrap();
+    let last = all.last().unwrap();
+    let from = keep.offset + keep.len;
+    let to = last.offset + last.len;
+    if to > from {
+        f.write_at(&vec![0u8; (to - from) as usize], from).unwrap();
+    }
+    let at = torn.offset + torn.len - 100;
+    let mut b = [0u8; 1];
+    f.read_at(&mut b, at).unwrap();
+    f.write_at(&[b[0] ^ 0x5a], at).unwrap();
+}
+
+#[test]
+fn a_batch_written_while_the_torn_one_was_in_flight_is_dropped_and_wiped() {
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        let p = write_pipelined(&dir, 1500, 3000).await;
+        let seg = segments(&dir).pop().unwrap();
+        let all = batches(&seg);
+        // A pair in the middle of the log: `later` was issued while `torn`
+        // was in flight.
+        let i = (all.len() / 2..all.len())
+            .find(|&i| all[i].prev_in_flight != 0)
+            .expect("an overlapped batch");
+        let (torn, later) = (all[i - 1], all[i]);
+        assert_eq!(later.prev_in_flight, torn.len);
+        crash_leaving(&seg, torn, later, &all);
+        let before = {
+            let fs = DmaFs::new(&dir).await.unwrap();
+            let (log, rec) = wal::open(fs, &dir, WalOptions::default()).await.unwrap();
+            assert_eq!(log.stats().dropped_at_open, 1);
+            rec.last_index()
+        };
+        // Both are gone (one entry per record here), the later one's
+        // header wiped on disk.
+        let kept: u64 = all[..i - 1].iter().map(|b| b.records).sum();
+        assert_eq!(before, kept);
+        let header = std::fs::read(&seg).unwrap()[later.offset as usize..][..4096].to_vec();
+        assert!(
+            header.iter().all(|&b| b == 0),
+            "the dropped batch's header was not wiped"
+        );
+
+        // Writing goes on over them; a later open finds only the new log.
+        {
+            let fs = DmaFs::new(&dir).await.unwrap();
+            let (log, _) = wal::open(fs, &dir, WalOptions::default()).await.unwrap();
+            assert_eq!(log.stats().dropped_at_open, 0);
+            for i in before + 1..=before + 3 {
+                append_durable(&log, i).await;
+            }
+        }
+        let rec = reopen(&dir, WalOptions::default()).await.unwrap();
+        assert_eq!(rec.last_index(), before + 3);
+        for e in &rec.entries {
+            let want = if e.index > before {
+                payload(e.index)
+            } else {
+                p.clone()
+            };
+            assert_eq!(e.payload, want, "entry {}", e.index);
+        }
+    });
+}
+
+#[test]
+fn a_valid_batch_after_a_damaged_one_not_in_flight_with_it_is_corruption() {
+    wal_util::run(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("member/wal");
+        // One durable batch at a time: no batch says its predecessor was
+        // in flight, so the last two can never both be incomplete.
+        write_entries(&dir, WalOptions::default(), 10).await;
+        let seg = segments(&dir).pop().unwrap();
+        let all = batches(&seg);
+        assert_eq!(all.len(), 10);
+        assert!(all.iter().all(|b| b.prev_in_flight == 0), "{all:?}");
+        crash_leaving(&seg, all[8], all[9], &all);
+        let err = reopen(&dir, WalOptions::default()).await.unwrap_err();
+        assert!(
+            matches!(err, WalError::Corrupt { offset, .. } if offset == all[8].offset),
+            "{err}"
+        );
+    });
+}
+
 #[test]
 fn rollover_release_and_damage_in_an_older_segment() {
     wal_util::run(|| async {
@@ -415,8 +565,15 @@ fn while_batches_queue_up_the_zeros_are_written_alongside_them() {
             stats.zero_writes_alongside > 0,
             "no zeros were written alongside a batch: {stats:?}"
         );
+        assert!(
+            stats.writes_overlapped > 0,
+            "no batch was issued while another was in flight: {stats:?}"
+        );
         let end = stats.bytes + 4096;
         drop(log);
+        // Once the log is idle the flusher tops the zeros up after the last
+        // batch; give it the moment that takes.
+        glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
 
         // The zeros kept ahead of every batch: no reserved-only block
         // right after the log's end.

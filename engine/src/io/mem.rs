@@ -380,6 +380,18 @@ impl Fs for MemFs {
     }
 }
 
+/// Copies into `data` (written at `at`) the part of `new` (at `new_at`)
+/// that overlaps it.
+fn overlay(at: u64, data: &mut [u8], new_at: u64, new: &[u8]) {
+    let start = at.max(new_at);
+    let end = (at + data.len() as u64).min(new_at + new.len() as u64);
+    if start < end {
+        let (s, e) = ((start - at) as usize, (end - at) as usize);
+        let n = (start - new_at) as usize;
+        data[s..e].copy_from_slice(&new[n..n + (e - s)]);
+    }
+}
+
 /// A file of a [`MemFs`].
 pub struct MemFile {
     fs: MemFs,
@@ -478,6 +490,60 @@ impl File for MemFile {
                     }
                 }
             }
+        });
+        Ok(())
+    }
+
+    /// Models one O_DSYNC write: two operations, the write and its
+    /// completion. Until it completes a crash may drop or tear it; once it
+    /// has, its bytes are durable, whatever other writes are still in
+    /// flight (those stay pending).
+    async fn write_durable(&self, buf: AlignedBuf, offset: u64) -> IoResult<()> {
+        let bytes = buf.as_slice().to_vec();
+        self.write_at(buf, offset).await?;
+        // Writes take varying time, so that one issued later can complete,
+        // or be caught by a crash, while an earlier one is still in flight.
+        let extra = self.fs.disk.borrow().ops % 3;
+        for _ in 0..extra {
+            futures_lite::future::yield_now().await;
+        }
+        if self
+            .fs
+            .begin(self.fs.epoch, IoOp::Sync, &self.path, Some(offset))
+            .await?
+        {
+            self.fs.crash_now();
+            return Err(crashed(IoOp::Sync, &self.path, Some(offset)));
+        }
+        {
+            let mut d = self.fs.disk.borrow_mut();
+            if d.fail_fsyncs > 0 {
+                d.fail_fsyncs -= 1;
+                let e = std::io::Error::other("injected O_DSYNC write failure");
+                return Err(IoError::new(IoOp::Sync, &self.path, Some(offset), e));
+            }
+        }
+        self.with(|f| {
+            // This write leaves the pending ones (an fdatasync may have
+            // taken it already); its bytes join the durable image.
+            let mine = f.pending.iter().rposition(
+                |p| matches!(p, Pending::Write { offset: o, data } if *o == offset && *data == bytes),
+            );
+            if let Some(i) = mine {
+                f.pending.remove(i);
+                // Writes issued before this one lose what it overwrote: a
+                // crash cannot bring their older bytes back over it.
+                for p in &mut f.pending[..i] {
+                    if let Pending::Write { offset: o, data } = p {
+                        overlay(*o, data, offset, &bytes);
+                    }
+                }
+            }
+            let end = offset as usize + bytes.len();
+            if f.durable.len() < end {
+                f.durable.resize(end, 0);
+            }
+            f.durable[offset as usize..end].copy_from_slice(&bytes);
         });
         Ok(())
     }

@@ -156,7 +156,7 @@ impl AlignedBuf {
 /// after a crash once [`Fs::sync_dir`] of its directory has returned.
 #[allow(async_fn_in_trait)]
 pub trait Fs: Clone + 'static {
-    type File: File;
+    type File: File + 'static;
 
     /// Creates `dir` and its parents if missing.
     async fn create_dir_all(&self, dir: &Path) -> IoResult<()>;

@@ -116,7 +116,12 @@ pub struct BatchPayload {
     pub records: U32,
     /// CRC32 (segment seed) of the batch bytes after this record.
     pub body_crc: U32,
-    pub reserved: U32,
+    /// Length of the batch before this one if that batch's durable write
+    /// was still in flight when this one was issued; 0 otherwise. Recovery
+    /// accepts a valid batch after a damaged one only where this says the
+    /// damaged one may never have reached the disk. (Logs written before
+    /// writes overlapped have 0 here.)
+    pub prev_in_flight: U32,
     /// Byte offset of the batch in its segment.
     pub offset: U64,
 }

@@ -105,6 +105,13 @@ pub async fn open<F: Fs>(
                     .clone();
                 let file = fs.open_synced(&path).await?;
                 t.file.close().await?;
+                if let Some(at) = t.in_flight_after {
+                    // Durably, before anything new is written: otherwise
+                    // the next crash could find this stale batch right
+                    // after new ones.
+                    let zeros = crate::io::AlignedBuf::zeroed(crate::limits::IO_ALIGN_BYTES);
+                    file.write_durable(zeros, at).await?;
+                }
                 file
             },
             zeroed_to: t.offset,
@@ -114,6 +121,7 @@ pub async fn open<F: Fs>(
             hs: recovered.hard_state,
             snap: recovered.snapshot,
             segments: scanned.segments,
+            dropped_at_open: u64::from(t.in_flight_after.is_some()),
         },
         None => {
             let (hs, snap) = (HardState::default(), SnapshotMarker::default());
@@ -128,6 +136,7 @@ pub async fn open<F: Fs>(
                 hs,
                 snap,
                 segments: vec![seg.info],
+                dropped_at_open: 0,
             }
         }
     };

@@ -2,14 +2,21 @@
 //! the writer continues.
 //!
 //! The rules that decide between a torn tail and corruption:
-//! - Only one batch is ever being written at a time, and the next one starts
-//!   only after it is durable. So after a crash at most the last batch of the
-//!   last segment can be incomplete, and nothing valid can follow it.
+//! - At most two batches are being written at a time (see
+//!   [`WAL_WRITES_IN_FLIGHT`](crate::limits::WAL_WRITES_IN_FLIGHT)), and a
+//!   batch issued while the one before it is in flight says so in its header
+//!   (`prev_in_flight`, the length of that batch). So after a crash the last
+//!   batch of the last segment can be incomplete, and so can the one before
+//!   it, but only if the last one says that one was in flight.
 //! - A batch is all or nothing: its header carries a CRC of the whole batch.
-//! - A batch that does not verify in the last segment, with no valid batch
-//!   header at any later 4 KiB boundary, is a torn tail: it is dropped and
-//!   the writer overwrites it. If a valid batch follows, the damage is in the
-//!   middle of the log: corruption.
+//! - A batch that does not verify in the last segment is a torn tail if the
+//!   only valid batch header at a later 4 KiB boundary, if any, is that of
+//!   the batch right after it, issued while it was in flight. Both are
+//!   dropped (neither was acknowledged: a batch counts as durable only when
+//!   every batch before it is), the later one's header is wiped before
+//!   anything new is written, and the writer overwrites them. Any other
+//!   valid batch after a damaged one means the damage is in the middle of the
+//!   log: corruption.
 //! - A non-last segment must verify up to exactly the offset the next
 //!   segment's header records as its end (`prev_tail`); anything else is
 //!   corruption. Its last batch was durable before the next segment began.
@@ -46,6 +53,10 @@ pub(crate) struct Tail<Fl> {
     pub file: Fl,
     pub header: SegmentHeader,
     pub offset: u64,
+    /// Offset of a batch found after the torn one, written while that one
+    /// was in flight: dropped, and its header must be wiped before the
+    /// writer writes anything.
+    pub in_flight_after: Option<u64>,
 }
 
 pub(crate) struct Scanned<Fl> {
@@ -202,11 +213,12 @@ pub(crate) async fn scan<F: Fs>(fs: &F, dir: &Path) -> Result<Scanned<F::File>, 
             }
             Some(_) => {}
             None => {
-                check_torn_tail(&data, seed, valid_end, &seg.path)?;
+                let in_flight_after = check_torn_tail(&data, seed, valid_end, &seg.path)?;
                 tail = Some(Tail {
                     file,
                     header: h.clone(),
                     offset: valid_end,
+                    in_flight_after,
                 });
             }
         }
@@ -300,18 +312,27 @@ fn apply(replay: &mut Replay, kind: u8, payload: &[u8]) -> Result<(), String> {
     }
 }
 
-/// At `end` the valid batches of the last segment stop. If a valid batch
-/// header appears at any later block, the log is damaged in the middle.
-/// Otherwise whatever is at `end` is the remains of an interrupted write.
-fn check_torn_tail(data: &[u8], seed: u32, end: u64, path: &Path) -> Result<(), WalError> {
+/// At `end` the valid batches of the last segment stop; whatever is there
+/// is the remains of an interrupted write. At most one valid batch header
+/// may follow: that of the next batch, issued while the one at `end` was in
+/// flight, as its header says (with that batch's length, which must lead
+/// exactly to it). Any other valid batch header later in the segment means
+/// the log is damaged in the middle. Returns the offset of that in-flight
+/// batch, if there is one.
+fn check_torn_tail(data: &[u8], seed: u32, end: u64, path: &Path) -> Result<Option<u64>, WalError> {
+    let mut in_flight = None;
     let mut off = end as usize + IO_ALIGN_BYTES;
     while off + IO_ALIGN_BYTES <= data.len() {
-        if parse_batch_header(seed, &data[off..], off as u64).is_some() {
-            return Err(corrupt(
-                path,
-                end,
-                format!("damaged batch followed by a valid batch at offset {off}"),
-            ));
+        if let Some(b) = parse_batch_header(seed, &data[off..], off as u64) {
+            let prev = u64::from(b.prev_in_flight.get());
+            if in_flight.is_some() || prev == 0 || end + prev != off as u64 {
+                return Err(corrupt(
+                    path,
+                    end,
+                    format!("damaged batch followed by a valid batch at offset {off}"),
+                ));
+            }
+            in_flight = Some(off as u64);
         }
         off += IO_ALIGN_BYTES;
     }
@@ -324,5 +345,12 @@ fn check_torn_tail(data: &[u8], seed: u32, end: u64, path: &Path) -> Result<(), 
             "wal: dropping a torn write at the tail of the log"
         );
     }
-    Ok(())
+    if let Some(at) = in_flight {
+        tracing::warn!(
+            file = %path.display(),
+            offset = at,
+            "wal: dropping the batch written while the torn one before it was in flight"
+        );
+    }
+    Ok(in_flight)
 }

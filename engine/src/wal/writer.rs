@@ -2,13 +2,16 @@
 //!
 //! Appenders copy their records into the *filling* buffer and get the batch's
 //! log sequence number ([`Lsn`]). One flusher task writes batches in order:
-//! when it is idle and the filling buffer holds records, it seals that buffer
-//! (CRCs, padding to 4 KiB, batch header) and writes it with one durable write
-//! (through the segment's O_DSYNC descriptor; write + fdatasync where that
-//! is not available); meanwhile new appends fill the next buffer. A filling buffer
-//! that reaches the batch limit is sealed at once and queued; when the queue
-//! is full appenders wait. The next batch starts at the next 4 KiB boundary,
-//! so a sector holding durable records is never written again.
+//! when it has a free write slot and the filling buffer holds records, it
+//! seals that buffer (CRCs, padding to 4 KiB, batch header) and writes it
+//! with one durable write (through the segment's O_DSYNC descriptor; write +
+//! fdatasync where that is not available); meanwhile new appends fill the
+//! next buffer. Up to [`WAL_WRITES_IN_FLIGHT`] batches are written at once,
+//! and a batch counts as durable only when every batch before it is too. A
+//! filling buffer that reaches the batch limit is sealed at once and queued;
+//! when the queue is full appenders wait. The next batch starts at the next
+//! 4 KiB boundary, so a sector holding durable records is never written
+//! again.
 
 mod encode;
 mod flusher;
@@ -31,6 +34,8 @@ use super::format::{
 };
 use super::reader::SegmentInfo;
 use crate::io::{AlignedBuf, Fs};
+#[cfg(doc)]
+use crate::limits::WAL_WRITES_IN_FLIGHT;
 use crate::limits::{
     IO_ALIGN_BYTES, WAL_BATCH_BYTES_MAX, WAL_BATCH_QUEUE_MAX, WAL_INDEX_TERM_MAX, WAL_SEGMENT_BYTES,
 };
@@ -124,8 +129,27 @@ struct Sealed {
     buf: AlignedBuf,
     lsn: u64,
     offset: u64,
+    /// CRC seed of the segment the batch goes into.
+    seed: u32,
     new_segment: Option<SegmentHeader>,
     snapshot_after: SnapshotMarker,
+}
+
+impl Sealed {
+    /// Records in the batch header that the batch before it, `len` bytes
+    /// long, is still being written as this one is issued.
+    fn mark_prev_in_flight(&mut self, len: u32) {
+        let bytes = self.buf.as_mut_slice();
+        let rest = &bytes[RECORD_HEADER_BYTES..BATCH_RECORD_BYTES];
+        let mut payload = BatchPayload::read_from_bytes(rest).expect("batch payload");
+        payload.prev_in_flight = len.into();
+        write_record(
+            self.seed,
+            KIND_BATCH,
+            payload.as_bytes(),
+            &mut bytes[..BATCH_RECORD_BYTES],
+        );
+    }
 }
 
 /// Where the next sealed batch goes.
@@ -183,6 +207,12 @@ pub struct WalStats {
     /// Zero writes made alongside a batch's durable write, because another
     /// batch was already waiting when the zeros ran short.
     pub zero_writes_alongside: u64,
+    /// Batches issued while the durable write of the batch before them was
+    /// still in flight.
+    pub writes_overlapped: u64,
+    /// Batches found at open after a torn one, issued while it was in
+    /// flight: never acknowledged, so dropped, and their headers wiped.
+    pub dropped_at_open: u64,
     /// Time spent making batches durable: one O_DSYNC write each, or a
     /// write and an fdatasync where the file system has no O_DSYNC.
     pub durable_ns: u64,
@@ -235,6 +265,9 @@ pub(crate) struct Start<Fl> {
     pub hs: HardState,
     pub snap: SnapshotMarker,
     pub segments: Vec<SegmentInfo>,
+    /// Batches recovery dropped after a torn one (see
+    /// [`WalStats::dropped_at_open`]).
+    pub dropped_at_open: u64,
 }
 
 impl<F: Fs> Wal<F> {
@@ -267,7 +300,10 @@ impl<F: Fs> Wal<F> {
             durable_snap: s.snap,
             segments: s.segments,
             releasing: false,
-            stats: WalStats::default(),
+            stats: WalStats {
+                dropped_at_open: s.dropped_at_open,
+                ..WalStats::default()
+            },
         };
         let shared = Rc::new(Shared {
             state: RefCell::new(st),
@@ -276,6 +312,7 @@ impl<F: Fs> Wal<F> {
         let tail = Tail {
             file: s.file,
             zeroed_to: s.zeroed_to,
+            end: s.offset,
         };
         glommio::spawn_local(flusher(shared.clone(), tail)).detach();
         Wal { shared }
@@ -557,7 +594,7 @@ impl<F: Fs> State<F> {
             batch_len: (total as u32).into(),
             records: f.records.into(),
             body_crc: body_crc(seed, &bytes[BATCH_RECORD_BYTES..total]).into(),
-            reserved: 0.into(),
+            prev_in_flight: 0.into(),
             offset: offset.into(),
         };
         write_record(
@@ -572,6 +609,7 @@ impl<F: Fs> State<F> {
             buf: f.buf,
             lsn: self.next_lsn,
             offset,
+            seed,
             new_segment,
             snapshot_after: self.appended.snap,
         });

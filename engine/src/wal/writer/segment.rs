@@ -82,33 +82,23 @@ pub(crate) async fn create_segment<F: Fs>(
     })
 }
 
-/// Keeps the stretch of `file` after the log's `end` written with zeros:
-/// when less than half of [`WAL_ZERO_AHEAD_BYTES`] is left, writes zeros up
-/// to that far ahead (never past `segment_bytes`) and returns the new end of
-/// the zeros.
+/// The zeros to write to keep the stretch of a segment after the log's
+/// `end` written: when less than half of [`WAL_ZERO_AHEAD_BYTES`] is left
+/// after `zeroed_to`, the range from there to that far past `end` (never
+/// past `segment_bytes`).
 ///
-/// Only the flusher calls this: alongside the durable write of the batch
-/// that ends at `end`, or after it while no other batch waits. The next
-/// batch is written only once the zeros are, so a zero write never covers a
-/// byte a batch has written: everything at or after `end` is beyond the last
-/// batch. The zeros are written without
-/// O_DSYNC and need no sync of their own: until they are durable a crash
-/// leaves zeros or the reserved (zero-reading) blocks, which recovery reads
-/// alike as the end of the log; and a durable batch written over them makes
-/// the file system commit those blocks' change to written, after the zeros
-/// reached the disk.
-pub(crate) async fn zero_ahead<Fl: File>(
-    file: &Fl,
-    zeroed_to: u64,
-    end: u64,
-    segment_bytes: u64,
-) -> Result<u64, WalError> {
+/// Only the flusher writes them, from after the end of every batch it has
+/// issued, and it issues a batch reaching into a zero write's range only
+/// once that write is done: so a zero write never covers a byte a batch has
+/// written. The zeros are written without O_DSYNC and need no sync of
+/// their own: until they are durable a crash leaves zeros or the reserved
+/// (zero-reading) blocks, which recovery reads alike as the end of the log;
+/// and a durable batch written over them makes the file system commit those
+/// blocks' change to written, after the zeros reached the disk.
+pub(crate) fn zeros_needed(zeroed_to: u64, end: u64, segment_bytes: u64) -> Option<(u64, u64)> {
     let from = zeroed_to.max(end);
     if from - end >= WAL_ZERO_AHEAD_BYTES / 2 || from >= segment_bytes {
-        return Ok(from);
+        return None;
     }
-    let to = segment_bytes.min(end + WAL_ZERO_AHEAD_BYTES);
-    file.write_at(AlignedBuf::zeroed((to - from) as usize), from)
-        .await?;
-    Ok(to)
+    Some((from, segment_bytes.min(end + WAL_ZERO_AHEAD_BYTES)))
 }
