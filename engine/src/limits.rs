@@ -111,13 +111,6 @@ pub const PROPOSAL_BATCH_MAX: usize = 4096;
 /// few µs per entry this is a pass every few hundred µs.
 pub const APPLY_ENTRIES_PER_PASS: usize = 64;
 
-/// Committed entries waiting to be applied before the shard stops taking
-/// new Readies from Raft and applies them all. The shard applies a pass of
-/// `APPLY_ENTRIES_PER_PASS` between taking in new requests, so that their
-/// WAL write overlaps the apply; this bounds how far commits may run ahead
-/// of the apply (a follower catching up, a leader flooded with writes).
-pub const APPLY_QUEUE_ENTRIES_MAX: usize = 8192;
-
 /// Entries kept in memory behind the latest snapshot, so a follower that
 /// is only a little behind catches up from the log (etcd keeps 5000).
 pub const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5_000;

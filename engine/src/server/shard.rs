@@ -28,7 +28,7 @@
 //! the executors' history reads for watches that fell behind. See
 //! `docs/watch-lease.md`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -189,14 +189,6 @@ pub struct Shard {
     reads_waiting_index: BTreeMap<u64, ReadBatch>,
     /// Reads whose barrier index is known, by that index.
     reads_waiting_apply: BTreeMap<u64, Vec<ReadBatch>>,
-    /// Committed entries handed out by Raft and not yet applied, in order.
-    /// The shard applies them a pass at a time between taking in requests,
-    /// so the next proposal's WAL write overlaps the apply of the last
-    /// one. At most `APPLY_QUEUE_ENTRIES_MAX` plus one Ready's worth.
-    apply_queue: VecDeque<raft::Entry>,
-    /// Commit notices to followers, each to go out once the entries up to
-    /// its index are applied (see `drain_ready`).
-    deferred_notices: VecDeque<(u64, Vec<raft::Message>)>,
     applied: u64,
     term: u64,
     leader: u64,
@@ -441,8 +433,6 @@ impl Shard {
             next_read_ctx: 1,
             reads_waiting_index: BTreeMap::new(),
             reads_waiting_apply: BTreeMap::new(),
-            apply_queue: VecDeque::new(),
-            deferred_notices: VecDeque::new(),
             applied: snap_index,
             term: recovered.hard_state.term,
             leader: 0,
@@ -461,26 +451,12 @@ impl Shard {
                 self.persisted.recv(),
                 futures_lite::future::or(self.peer_events.recv(), self.events.recv()),
             );
-            // With entries left to apply, take what is waiting and go on
-            // applying; otherwise wait for something to do.
-            let backlog = !self.apply_queue.is_empty();
-            let first = if backlog {
-                match futures_lite::future::poll_once(next).await {
-                    Some(Some(ev)) => Some(ev),
-                    Some(None) => break,
-                    None => None,
-                }
-            } else {
-                match next.await {
-                    Some(ev) => Some(ev),
-                    None => break,
-                }
+            let Some(first) = next.await else {
+                break;
             };
             let mut writes: Vec<Bytes> = Vec::new();
             let mut reads: Vec<(Origin, Bytes)> = Vec::new();
-            if let Some(first) = first {
-                self.handle(first, &mut writes, &mut reads);
-            }
+            self.handle(first, &mut writes, &mut reads);
             // Take everything that is already waiting, so one pass batches
             // as many requests as possible into one proposal.
             while writes.len() < limits::PROPOSAL_BATCH_MAX {
@@ -500,22 +476,10 @@ impl Shard {
             }
             self.catch_up_ticks();
             self.propose(writes, reads);
-            let appended = match self.drain_ready().await {
-                Ok(appended) => appended,
-                Err(e) => {
-                    self.shared.fail(e);
-                    break;
-                }
-            };
-            if appended || backlog {
-                // The WAL's flusher takes the entries just appended once
-                // this task yields, but the executor submits its write to
-                // the kernel, and reaps completed ones, only when no task
-                // is runnable. Let that happen before applying, so the disk
-                // writes the next batch while this one is applied.
-                yield_to_reactor().await;
+            if let Err(e) = self.drain_ready().await {
+                self.shared.fail(e);
+                break;
             }
-            self.apply_queued(limits::APPLY_ENTRIES_PER_PASS).await;
             self.pump_backups();
             self.router.flush();
             self.maybe_snapshot();
@@ -1048,8 +1012,7 @@ impl Shard {
     }
 
     /// Handle every Ready Raft has, in the order its contract asks.
-    async fn drain_ready(&mut self) -> Result<bool, String> {
-        let mut wrote = false;
+    async fn drain_ready(&mut self) -> Result<(), String> {
         while self.node.has_ready() {
             let rd = self.node.ready();
             if let Some(ss) = rd.soft_state {
@@ -1100,15 +1063,11 @@ impl Shard {
             self.send(messages);
 
             if let Some(snap) = rd.snapshot {
-                // Everything committed before the snapshot is applied
-                // first, in order.
-                self.apply_queued(usize::MAX).await;
                 self.install_snapshot(snap).await?;
             }
             let hard_state = rd.hard_state.or(self.unwritten_hard_state.take());
             let appended = !rd.entries.is_empty();
             if appended || rd.must_sync {
-                wrote = true;
                 let lsn = self.write_wal(&rd.entries, hard_state).await?;
                 self.last_lsn = lsn;
                 self.persist_in_flight += 1;
@@ -1142,13 +1101,30 @@ impl Shard {
                 }
             }
 
-            if self.apply_queue.len() >= limits::APPLY_QUEUE_ENTRIES_MAX {
-                self.apply_queued(usize::MAX).await;
+            if !rd.committed_entries.is_empty() {
+                if appended {
+                    // The WAL's flusher takes the entries just appended
+                    // once this task yields, but the executor submits its
+                    // write to the kernel only when no task is runnable.
+                    // Let that happen before the apply, so the disk writes
+                    // the next batch while this one is applied.
+                    yield_to_reactor().await;
+                }
+                crate::steptrace::mark("apply", rd.committed_entries.len() as u64);
             }
-            let last_committed = rd.committed_entries.last().map(|e| e.index);
-            self.apply_queue.extend(rd.committed_entries);
-            if let (Some(index), false) = (last_committed, notices.is_empty()) {
-                self.deferred_notices.push_back((index, notices));
+            for (i, entry) in rd.committed_entries.into_iter().enumerate() {
+                if i > 0 && i % limits::APPLY_ENTRIES_PER_PASS == 0 {
+                    self.router.flush();
+                    yield_to_reactor().await;
+                }
+                crate::failpoint::hit("apply-before");
+                self.apply_entry(&entry);
+                crate::failpoint::hit("apply-after");
+            }
+            self.node.on_applied(self.applied);
+            if !notices.is_empty() {
+                self.router.flush();
+                self.send(notices);
             }
 
             for rs in rd.read_states {
@@ -1161,42 +1137,7 @@ impl Shard {
             }
             self.serve_ready_reads();
         }
-        Ok(wrote)
-    }
-
-    /// Applies up to `max` queued committed entries, passing through the
-    /// reactor every `APPLY_ENTRIES_PER_PASS` of them, then tells Raft,
-    /// sends the commit notices now due and serves the reads now possible.
-    async fn apply_queued(&mut self, max: usize) {
-        if self.apply_queue.is_empty() {
-            return;
-        }
-        crate::steptrace::mark("apply", self.apply_queue.len().min(max) as u64);
-        let mut n = 0;
-        while n < max {
-            let Some(entry) = self.apply_queue.pop_front() else {
-                break;
-            };
-            if n > 0 && n % limits::APPLY_ENTRIES_PER_PASS == 0 {
-                self.router.flush();
-                yield_to_reactor().await;
-            }
-            crate::failpoint::hit("apply-before");
-            self.apply_entry(&entry);
-            crate::failpoint::hit("apply-after");
-            n += 1;
-        }
-        self.node.on_applied(self.applied);
-        while self
-            .deferred_notices
-            .front()
-            .is_some_and(|(index, _)| *index <= self.applied)
-        {
-            let (_, notices) = self.deferred_notices.pop_front().expect("front exists");
-            self.router.flush();
-            self.send(notices);
-        }
-        self.serve_ready_reads();
+        Ok(())
     }
 
     async fn write_wal(

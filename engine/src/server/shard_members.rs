@@ -627,7 +627,6 @@ impl Shard {
             if self.drain_ready().await.is_err() {
                 return;
             }
-            self.apply_queued(usize::MAX).await;
             let next = futures_lite::future::or(self.persisted.recv(), self.peer_events.recv());
             let wait = Duration::from_millis(self.shared.config.heartbeat_interval_ms);
             if let Ok(Some(ev)) = glommio::timer::timeout(wait, async { Ok(next.await) }).await {
