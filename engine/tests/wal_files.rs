@@ -179,14 +179,13 @@ fn batches(seg: &Path) -> Vec<BatchAt> {
     out
 }
 
-/// Appends entries 1..=n of `size` bytes without waiting between them, so
-/// that batches are issued while the one before is still being written.
-async fn write_pipelined(dir: &Path, n: u64, size: usize) -> Vec<u8> {
-    let fs = DmaFs::new(dir).await.unwrap();
-    let (log, _) = wal::open(fs, dir, WalOptions::default()).await.unwrap();
-    let p = vec![7u8; size];
+/// Appends entries 1..=n (term 1) without waiting between them, so that
+/// batches queue up and are issued while the one before is still being
+/// written; then waits until the last is durable.
+async fn append_pipelined(log: &wal::Wal<DmaFs>, n: u64, payload: impl Fn(u64) -> Vec<u8>) {
     let mut last = None;
     for i in 1..=n {
+        let p = payload(i);
         let rec = [Record::Entry {
             index: i,
             term: 1,
@@ -196,6 +195,15 @@ async fn write_pipelined(dir: &Path, n: u64, size: usize) -> Vec<u8> {
         last = Some(log.append(&rec).await.unwrap());
     }
     log.wait_durable(last.unwrap()).await.unwrap();
+}
+
+/// A new log in `dir` holding entries 1..=n of `size` bytes, appended
+/// pipelined; returns the payload.
+async fn write_pipelined(dir: &Path, n: u64, size: usize) -> Vec<u8> {
+    let fs = DmaFs::new(dir).await.unwrap();
+    let (log, _) = wal::open(fs, dir, WalOptions::default()).await.unwrap();
+    let p = vec![7u8; size];
+    append_pipelined(&log, n, |_| p.clone()).await;
     assert!(log.stats().writes_overlapped > 0, "{:?}", log.stats());
     p
 }
@@ -548,18 +556,7 @@ fn while_batches_queue_up_the_zeros_are_written_alongside_them() {
             p.resize(3000, (i % 251) as u8);
             p
         };
-        let mut last = None;
-        for i in 1..=n {
-            let p = big(i);
-            let rec = [Record::Entry {
-                index: i,
-                term: 1,
-                kind: 0,
-                payload: &p,
-            }];
-            last = Some(log.append(&rec).await.unwrap());
-        }
-        log.wait_durable(last.unwrap()).await.unwrap();
+        append_pipelined(&log, n, big).await;
         let stats = log.stats();
         assert!(
             stats.zero_writes_alongside > 0,

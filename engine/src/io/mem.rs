@@ -400,6 +400,17 @@ pub struct MemFile {
 }
 
 impl MemFile {
+    /// Fails a sync if [`MemFs::fail_next_fsync`] asked for it.
+    fn injected_sync_failure(&self, offset: Option<u64>, what: &str) -> IoResult<()> {
+        let mut d = self.fs.disk.borrow_mut();
+        if d.fail_fsyncs > 0 {
+            d.fail_fsyncs -= 1;
+            let e = std::io::Error::other(what.to_string());
+            return Err(IoError::new(IoOp::Sync, &self.path, offset, e));
+        }
+        Ok(())
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut FileData) -> T) -> T {
         let mut d = self.fs.disk.borrow_mut();
         let data = d
@@ -467,14 +478,7 @@ impl File for MemFile {
             self.fs.crash_now();
             return Err(crashed(IoOp::Sync, &self.path, None));
         }
-        {
-            let mut d = self.fs.disk.borrow_mut();
-            if d.fail_fsyncs > 0 {
-                d.fail_fsyncs -= 1;
-                let e = std::io::Error::other("injected fdatasync failure");
-                return Err(IoError::new(IoOp::Sync, &self.path, None, e));
-            }
-        }
+        self.injected_sync_failure(None, "injected fdatasync failure")?;
         // Replays the pending operations onto the durable image instead of
         // copying the whole file: segments are large and syncs frequent.
         self.with(|f| {
@@ -515,14 +519,7 @@ impl File for MemFile {
             self.fs.crash_now();
             return Err(crashed(IoOp::Sync, &self.path, Some(offset)));
         }
-        {
-            let mut d = self.fs.disk.borrow_mut();
-            if d.fail_fsyncs > 0 {
-                d.fail_fsyncs -= 1;
-                let e = std::io::Error::other("injected O_DSYNC write failure");
-                return Err(IoError::new(IoOp::Sync, &self.path, Some(offset), e));
-            }
-        }
+        self.injected_sync_failure(Some(offset), "injected O_DSYNC write failure")?;
         self.with(|f| {
             // This write leaves the pending ones (an fdatasync may have
             // taken it already); its bytes join the durable image.
