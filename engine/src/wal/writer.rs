@@ -6,7 +6,8 @@
 //! seals that buffer (CRCs, padding to 4 KiB, batch header) and writes it
 //! with one durable write (through the segment's O_DSYNC descriptor; write +
 //! fdatasync where that is not available); meanwhile new appends fill the
-//! next buffer. Up to [`WAL_WRITES_IN_FLIGHT`] batches are written at once,
+//! next buffer. Up to
+//! [`WAL_WRITES_IN_FLIGHT`](crate::limits::WAL_WRITES_IN_FLIGHT) batches are written at once,
 //! and a batch counts as durable only when every batch before it is too. A
 //! filling buffer that reaches the batch limit is sealed at once and queued;
 //! when the queue is full appenders wait. The next batch starts at the next
@@ -34,8 +35,6 @@ use super::format::{
 };
 use super::reader::SegmentInfo;
 use crate::io::{AlignedBuf, Fs};
-#[cfg(doc)]
-use crate::limits::WAL_WRITES_IN_FLIGHT;
 use crate::limits::{
     IO_ALIGN_BYTES, WAL_BATCH_BYTES_MAX, WAL_BATCH_QUEUE_MAX, WAL_INDEX_TERM_MAX, WAL_SEGMENT_BYTES,
 };
@@ -214,7 +213,9 @@ pub struct WalStats {
     /// flight: never acknowledged, so dropped, and their headers wiped.
     pub dropped_at_open: u64,
     /// Time spent making batches durable: one O_DSYNC write each, or a
-    /// write and an fdatasync where the file system has no O_DSYNC.
+    /// write and an fdatasync where the file system has no O_DSYNC; each
+    /// batch from its issue to its completion, so with writes overlapping
+    /// the sum can exceed the time that passed.
     pub durable_ns: u64,
 }
 
