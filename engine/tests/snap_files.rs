@@ -3,7 +3,6 @@
 
 mod wal_util;
 
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use cairn_engine::io::{DmaFs, Fs, MemFs};
@@ -46,14 +45,7 @@ async fn read_all<F: Fs>(
 }
 
 fn flip(path: &Path, at: u64) {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8; 1];
-    f.read_at(&mut b, at).unwrap();
-    f.write_at(&[b[0] ^ 0x10], at).unwrap();
+    wal_util::flip_byte(path, at, 0x10);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_engine::io::DmaFs;
 use cairn_engine::wal::{self, HardState, Record, SnapshotMarker, WalError, WalOptions};
+use wal_util::flip_byte;
 
 const BLOCK: u64 = 4096;
 
@@ -123,16 +124,7 @@ fn damage_before_the_tail_is_refused_naming_file_and_offset() {
         write_entries(&dir, WalOptions::default(), 10).await;
         let seg = segments(&dir).pop().unwrap();
         // Flip a byte in the payload of entry 3 (batch at block 3).
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&seg)
-            .unwrap();
-        let mut b = [0u8; 1];
-        let at = 3 * BLOCK + 36 + 12 + 17 + 2;
-        f.read_at(&mut b, at).unwrap();
-        f.write_at(&[b[0] ^ 0x40], at).unwrap();
-        drop(f);
+        flip_byte(&seg, 3 * BLOCK + 36 + 12 + 17 + 2, 0x40);
 
         let err = reopen(&dir, WalOptions::default()).await.unwrap_err();
         let msg = err.to_string();
@@ -211,21 +203,14 @@ async fn write_pipelined(dir: &Path, n: u64, size: usize) -> Vec<u8> {
 /// Makes the log end after `keep` (zeros over every later batch) and flips
 /// a byte in the body of `torn`, as a crash would leave a torn write.
 fn crash_leaving(seg: &Path, torn: BatchAt, keep: BatchAt, all: &[BatchAt]) {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(seg)
-        .unwrap();
     let last = all.last().unwrap();
     let from = keep.offset + keep.len;
     let to = last.offset + last.len;
     if to > from {
+        let f = std::fs::OpenOptions::new().write(true).open(seg).unwrap();
         f.write_at(&vec![0u8; (to - from) as usize], from).unwrap();
     }
-    let at = torn.offset + torn.len - 100;
-    let mut b = [0u8; 1];
-    f.read_at(&mut b, at).unwrap();
-    f.write_at(&[b[0] ^ 0x5a], at).unwrap();
+    flip_byte(seg, torn.offset + torn.len - 100, 0x5a);
 }
 
 #[test]
@@ -366,15 +351,7 @@ fn rollover_release_and_damage_in_an_older_segment() {
 
         // Damage in a segment that is not the last one is never a torn tail.
         let older = segments(&dir)[0].clone();
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&older)
-            .unwrap();
-        let mut b = [0u8; 1];
-        f.read_at(&mut b, BLOCK + 100).unwrap();
-        f.write_at(&[b[0] ^ 1], BLOCK + 100).unwrap();
-        drop(f);
+        flip_byte(&older, BLOCK + 100, 1);
         let err = reopen(&dir, small()).await.unwrap_err();
         let msg = err.to_string();
         assert!(

@@ -200,6 +200,16 @@ impl MemFs {
         Ok(matches!(d.crash_at, Some((at, _)) if at == d.ops))
     }
 
+    /// [`MemFs::begin`] for an operation that has no effect if the crash
+    /// comes at it: crashes the disk then and fails.
+    async fn step(&self, epoch: u64, op: IoOp, path: &Path, offset: Option<u64>) -> IoResult<()> {
+        if self.begin(epoch, op, path, offset).await? {
+            self.crash_now();
+            return Err(crashed(op, path, offset));
+        }
+        Ok(())
+    }
+
     fn crash_now(&self) {
         let mut d = self.disk.borrow_mut();
         let Some((_, seed)) = d.crash_at.take() else {
@@ -292,10 +302,7 @@ impl Fs for MemFs {
     }
 
     async fn create(&self, path: &Path) -> IoResult<MemFile> {
-        if self.begin(self.epoch, IoOp::Create, path, None).await? {
-            self.crash_now();
-            return Err(crashed(IoOp::Create, path, None));
-        }
+        self.step(self.epoch, IoOp::Create, path, None).await?;
         let id = {
             let mut d = self.disk.borrow_mut();
             d.next_id += 1;
@@ -330,10 +337,7 @@ impl Fs for MemFs {
     }
 
     async fn remove(&self, path: &Path) -> IoResult<()> {
-        if self.begin(self.epoch, IoOp::Remove, path, None).await? {
-            self.crash_now();
-            return Err(crashed(IoOp::Remove, path, None));
-        }
+        self.step(self.epoch, IoOp::Remove, path, None).await?;
         if !self.disk.borrow().names.contains_key(path) {
             let e = std::io::Error::from(std::io::ErrorKind::NotFound);
             return Err(IoError::new(IoOp::Remove, path, None, e));
@@ -343,10 +347,7 @@ impl Fs for MemFs {
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> IoResult<()> {
-        if self.begin(self.epoch, IoOp::Rename, from, None).await? {
-            self.crash_now();
-            return Err(crashed(IoOp::Rename, from, None));
-        }
+        self.step(self.epoch, IoOp::Rename, from, None).await?;
         assert_eq!(
             from.parent(),
             to.parent(),
@@ -361,10 +362,7 @@ impl Fs for MemFs {
     }
 
     async fn sync_dir(&self, dir: &Path) -> IoResult<()> {
-        if self.begin(self.epoch, IoOp::SyncDir, dir, None).await? {
-            self.crash_now();
-            return Err(crashed(IoOp::SyncDir, dir, None));
-        }
+        self.step(self.epoch, IoOp::SyncDir, dir, None).await?;
         let mut d = self.disk.borrow_mut();
         let d = &mut *d;
         let mut rest = Vec::new();
@@ -470,14 +468,9 @@ impl File for MemFile {
     }
 
     async fn fdatasync(&self) -> IoResult<()> {
-        if self
-            .fs
-            .begin(self.fs.epoch, IoOp::Sync, &self.path, None)
-            .await?
-        {
-            self.fs.crash_now();
-            return Err(crashed(IoOp::Sync, &self.path, None));
-        }
+        self.fs
+            .step(self.fs.epoch, IoOp::Sync, &self.path, None)
+            .await?;
         self.injected_sync_failure(None, "injected fdatasync failure")?;
         // Replays the pending operations onto the durable image instead of
         // copying the whole file: segments are large and syncs frequent.
@@ -511,14 +504,9 @@ impl File for MemFile {
         for _ in 0..extra {
             futures_lite::future::yield_now().await;
         }
-        if self
-            .fs
-            .begin(self.fs.epoch, IoOp::Sync, &self.path, Some(offset))
-            .await?
-        {
-            self.fs.crash_now();
-            return Err(crashed(IoOp::Sync, &self.path, Some(offset)));
-        }
+        self.fs
+            .step(self.fs.epoch, IoOp::Sync, &self.path, Some(offset))
+            .await?;
         self.injected_sync_failure(Some(offset), "injected O_DSYNC write failure")?;
         self.with(|f| {
             // This write leaves the pending ones (an fdatasync may have
@@ -553,14 +541,9 @@ impl File for MemFile {
     }
 
     async fn preallocate(&self, len: u64) -> IoResult<()> {
-        if self
-            .fs
-            .begin(self.fs.epoch, IoOp::Preallocate, &self.path, Some(len))
-            .await?
-        {
-            self.fs.crash_now();
-            return Err(crashed(IoOp::Preallocate, &self.path, Some(len)));
-        }
+        self.fs
+            .step(self.fs.epoch, IoOp::Preallocate, &self.path, Some(len))
+            .await?;
         self.with(|f| {
             if (f.data.len() as u64) < len {
                 f.data.resize(len as usize, 0);
@@ -571,14 +554,9 @@ impl File for MemFile {
     }
 
     async fn truncate(&self, len: u64) -> IoResult<()> {
-        if self
-            .fs
-            .begin(self.fs.epoch, IoOp::Truncate, &self.path, Some(len))
-            .await?
-        {
-            self.fs.crash_now();
-            return Err(crashed(IoOp::Truncate, &self.path, Some(len)));
-        }
+        self.fs
+            .step(self.fs.epoch, IoOp::Truncate, &self.path, Some(len))
+            .await?;
         self.with(|f| {
             f.data.resize(len as usize, 0);
             f.pending.push(Pending::SetLen(len));

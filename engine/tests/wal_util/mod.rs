@@ -6,6 +6,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cairn_engine::wal::{HardState, Record, Recovered, Replay, SnapshotMarker};
 
+/// Flips the bits of `mask` in the byte at `at` of the file `path`.
+pub fn flip_byte(path: &std::path::Path, at: u64, mask: u8) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_at(&mut b, at).unwrap();
+    f.write_at(&[b[0] ^ mask], at).unwrap();
+}
+
 /// Runs `f` on a fresh glommio executor (not pinned: tests run in parallel).
 pub fn run<G, Fut, T>(f: G) -> T
 where
