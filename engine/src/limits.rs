@@ -383,15 +383,13 @@ pub const GRPC_MESSAGE_OVERHEAD_BYTES: usize = 512 * 1024;
 /// and buffers here, so a client gets a bounded number and waits for more.
 pub const GRPC_STREAMS_PER_CONN_MAX: u32 = 1024;
 
-/// Bytes HTTP/2 buffers for one stream before it stops granting the
-/// stream's writer more send capacity (h2's `max_send_buffer_size`; h2's
-/// default is 400 KiB). Every writer waits for capacity (unary answers are
-/// handed over piece by piece), so h2 holds at most this per stream (plus
-/// one message for streaming writers) even for a client that opens its
-/// flow-control windows wide and then stops reading: with
-/// `GRPC_STREAMS_PER_CONN_MAX` streams, 64 MiB per connection at worst.
-/// 64 KiB is grpc-go's per-stream write quota; a stream still sends at the
-/// socket's pace, as h2 refills the buffer as soon as it flushes.
+/// Bytes one HTTP/2 stream's send queue may hold: a writer hands over
+/// more only below it (unary answers piece by piece, streaming ones a
+/// message at a time), and the queue drains as the client's flow-control
+/// windows allow. A client that opens its windows wide and then stops
+/// reading leaves at most this per stream (plus one message for streaming
+/// writers): with `GRPC_STREAMS_PER_CONN_MAX` streams, 64 MiB per
+/// connection at worst. 64 KiB is grpc-go's per-stream write quota.
 pub const GRPC_STREAM_SEND_BUFFER_BYTES_MAX: usize = 64 * 1024;
 
 /// The largest HTTP/1 request head: only `GET /health` and friends are
@@ -559,3 +557,55 @@ pub const AUTH_TOKEN_TTL_S_DEFAULT: u64 = 300;
 /// that passed the checksums (a bug or an edit); refusing it keeps every
 /// `index + 1` of recovery and Raft from overflowing.
 pub const WAL_INDEX_TERM_MAX: u64 = 1 << 62;
+
+// ---- HTTP/2 (the gRPC port's connections) ----
+
+/// The receive window each gRPC stream starts with (our
+/// SETTINGS_INITIAL_WINDOW_SIZE): a unary request up to this size arrives
+/// without waiting for a window update.
+pub const HTTP2_STREAM_WINDOW_BYTES: u32 = 1 << 20;
+
+/// The connection's receive window: bounds the request bytes one
+/// connection can have buffered here across all its streams.
+pub const HTTP2_CONN_WINDOW_BYTES: u32 = 4 << 20;
+
+/// Frames waiting for the socket above which a connection stops reading
+/// (and stream data waits in its stream's bounded queue): a client that
+/// sends without reading its answers stalls itself, not the server.
+pub const HTTP2_OUT_BYTES_HIGH: usize = 256 * 1024;
+
+/// The socket read buffer of one HTTP/2 connection.
+pub const HTTP2_READ_BYTES: usize = 64 * 1024;
+
+/// The header list a request may carry (SETTINGS_MAX_HEADER_LIST_SIZE;
+/// name and value lengths plus 32 per field). gRPC requests carry a few
+/// hundred bytes; an auth token is the largest.
+pub const HTTP2_HEADER_LIST_BYTES_MAX: usize = 64 * 1024;
+
+/// The compressed header block (HEADERS and its CONTINUATIONs) buffered
+/// while it arrives.
+pub const HTTP2_HEADER_BLOCK_BYTES_MAX: usize = HTTP2_HEADER_LIST_BYTES_MAX;
+
+/// The header compression table the server keeps for a client
+/// (SETTINGS_HEADER_TABLE_SIZE; the protocol's default).
+pub const HTTP2_HEADER_TABLE_BYTES: usize = 4096;
+
+/// Capacity the header decoder's scratch buffers keep between header
+/// blocks: one block of huge Huffman-coded strings must not pin that
+/// memory for the life of the connection; ordinary blocks never reach it.
+pub const HTTP2_HPACK_SCRATCH_BYTES_KEEP_MAX: usize = 16 * 1024;
+
+/// Resets of unanswered streams a gRPC connection may send at once, and
+/// per second after that, before it is closed with ENHANCE_YOUR_CALM:
+/// each such stream cost the server a call it then threw away (the
+/// "rapid reset" attack opens and resets streams as fast as it can).
+/// Cancels at any human or deadline-driven pace stay far below.
+pub const HTTP2_RESETS_BURST: u32 = 1024;
+pub const HTTP2_RESETS_PER_S: u32 = 256;
+
+/// Times the connection's driver reads or writes in one turn before it
+/// lets the executor's other tasks (its calls) run.
+pub const HTTP2_DRIVER_TURNS_MAX: u32 = 16;
+
+const _: () = assert!(HTTP2_STREAM_WINDOW_BYTES <= HTTP2_CONN_WINDOW_BYTES);
+const _: () = assert!(HTTP2_CONN_WINDOW_BYTES < (1 << 31));

@@ -28,6 +28,8 @@ mod corrupt;
 mod grpc;
 mod handoff;
 mod http;
+pub(crate) mod http2;
+mod id_map;
 mod lease;
 mod listen;
 mod maintenance;

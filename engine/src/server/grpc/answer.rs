@@ -8,12 +8,12 @@
 //! shard) only while the connection's budget has room, and its answer is
 //! charged until HTTP/2 has taken it. The rest is HTTP/2's to bound:
 //!
-//! - an answer is handed to h2 only as the stream gets send capacity, which
-//!   h2 grants from the client's flow-control windows and only while the
-//!   stream buffers less than `GRPC_STREAM_SEND_BUFFER_BYTES_MAX`; a client
-//!   that does not read gets no window updates, so the answer stays in the
-//!   call, charged to the budget, and further calls wait;
-//! - a call waiting for room holds its stream's request unread: h2's
+//! - an answer is handed to HTTP/2 only while the stream's send queue
+//!   holds less than `GRPC_STREAM_SEND_BUFFER_BYTES_MAX`, and the queue
+//!   drains only as the client's flow-control windows allow; a client that
+//!   does not read grants no window, so the answer stays in the call,
+//!   charged to the budget, and further calls wait;
+//! - a call waiting for room holds its stream's request unread: the
 //!   receive windows bound those bytes, and `GRPC_STREAMS_PER_CONN_MAX` the
 //!   streams.
 //!
@@ -26,7 +26,8 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use h2::SendStream;
+
+use crate::server::http2::SendStream;
 
 use crate::server::conn::budget::AnswerBudget;
 
@@ -97,19 +98,12 @@ impl Drop for Held {
 /// send capacity allows, reporting each piece to `held`. Err when the
 /// stream is gone (the rest is dropped).
 pub async fn send_paced(
-    send: &mut SendStream<Bytes>,
+    send: &mut SendStream,
     mut msg: Bytes,
     mut held: Option<Held>,
 ) -> Result<(), ()> {
     while !msg.is_empty() {
-        send.reserve_capacity(msg.len());
-        let mut room = send.capacity();
-        while room == 0 {
-            match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-                Some(Ok(_)) => room = send.capacity(),
-                _ => return Err(()),
-            }
-        }
+        let room = send.room().await.map_err(|_| ())?;
         let piece = msg.split_to(room.min(msg.len()));
         let n = piece.len();
         send.send_data(piece, false).map_err(|_| ())?;

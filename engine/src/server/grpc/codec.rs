@@ -4,15 +4,14 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use cairn_wire::rpc;
-use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::server::http2::{Field, SendStream};
 
 /// The bytes in front of every gRPC message.
 pub const PREFIX_BYTES: usize = 5;
 
-// Header names built once: a name given as `&str` is parsed and checked on
-// every call, and every call ends with a `grpc-status`.
-const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+/// The content type of every gRPC response.
+pub const CONTENT_TYPE: Field<'static> = ("content-type", b"application/grpc");
 
 /// A gRPC status: a code (the same numbers as `rpc::ErrorCode`) and a
 /// message that reads like etcd's.
@@ -56,28 +55,46 @@ impl Status {
         }
     }
 
-    /// The trailers that end a call with this status.
-    pub fn trailers(&self) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(2);
-        self.add_to(&mut map);
-        map
+    /// End a call with this status, after what it sent.
+    pub fn end(&self, send: &mut SendStream) {
+        // A stream already gone has no one to tell.
+        let _ = self.with_fields(&[], |f| send.send_trailers(f));
     }
 
-    /// Add this status's trailers to `map` (a trailers-only response
-    /// carries them with its headers).
-    pub fn add_to(&self, map: &mut HeaderMap) {
-        let code = match self.code {
-            // Every successful call says so: no formatting for it.
-            0 => HeaderValue::from_static("0"),
-            c => HeaderValue::from(u16::from(c)),
-        };
-        map.insert(GRPC_STATUS, code);
-        if !self.message.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&percent_encode(&self.message)) {
-                map.insert(GRPC_MESSAGE, v);
-            }
+    /// Call `f` with `extra` and this status's fields: `grpc-status` and,
+    /// for a message, `grpc-message` (a trailers-only response carries
+    /// them with its headers).
+    pub fn with_fields<R>(&self, extra: &[Field<'_>], f: impl FnOnce(&[Field<'_>]) -> R) -> R {
+        let mut digits = [0u8; 3];
+        let code = decimal(self.code, &mut digits);
+        let message = percent_encode(&self.message);
+        let mut fields: [Field<'_>; 4] = [("", b""); 4];
+        fields[..extra.len()].copy_from_slice(extra);
+        let mut n = extra.len();
+        fields[n] = ("grpc-status", code);
+        n += 1;
+        if !message.is_empty() {
+            fields[n] = ("grpc-message", message.as_bytes());
+            n += 1;
         }
+        f(&fields[..n])
     }
+}
+
+/// `n` in decimal.
+fn decimal(n: u8, buf: &mut [u8; 3]) -> &[u8] {
+    let digits = [n / 100, n / 10 % 10, n % 10];
+    let skip = if n >= 100 {
+        0
+    } else if n >= 10 {
+        1
+    } else {
+        2
+    };
+    for (b, d) in buf.iter_mut().zip(digits) {
+        *b = b'0' + d;
+    }
+    &buf[skip..]
 }
 
 /// gRPC's percent-encoding of `grpc-message`: printable ASCII other than
@@ -261,12 +278,28 @@ mod tests {
 
     #[test]
     fn ok_and_error_trailers_read_like_grpc() {
-        let ok = Status::ok().trailers();
-        assert_eq!(ok.get("grpc-status").unwrap(), "0");
-        assert!(ok.get("grpc-message").is_none());
-        let err = Status::new(rpc::ErrorCode::NotFound, "no such key").trailers();
-        assert_eq!(err.get("grpc-status").unwrap(), "5");
-        assert_eq!(err.get("grpc-message").unwrap(), "no such key");
+        let owned = |s: &Status, extra: &[Field<'_>]| {
+            s.with_fields(extra, |f| {
+                f.iter()
+                    .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let pair = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+        assert_eq!(owned(&Status::ok(), &[]), [pair("grpc-status", "0")]);
+        let err = Status::new(rpc::ErrorCode::NotFound, "no such key\n");
+        assert_eq!(
+            owned(&err, &[CONTENT_TYPE]),
+            [
+                pair("content-type", "application/grpc"),
+                pair("grpc-status", "5"),
+                pair("grpc-message", "no such key%0A")
+            ]
+        );
+        let unauthenticated = Status::new(rpc::ErrorCode::Unauthenticated, "");
+        assert_eq!(owned(&unauthenticated, &[]), [pair("grpc-status", "16")]);
+        let mut digits = [0; 3];
+        assert_eq!(decimal(200, &mut digits), b"200");
     }
 
     #[test]

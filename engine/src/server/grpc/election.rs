@@ -8,10 +8,10 @@
 //! leader", "election: no leader", a missing leader key) answer `Unknown`
 //! with etcd's text, as etcd's do.
 
+use crate::server::http2::SendStream;
 use bytes::Bytes;
 use cairn_wire::etcdpb as pb;
 use cairn_wire::{rpc, RangeParams, RequestOpParams};
-use h2::SendStream;
 
 use super::codec::{frame, Status};
 use super::recipe::{
@@ -143,7 +143,7 @@ pub async fn leader(c: &Caller<'_>, r: pb::LeaderRequest) -> Result<Bytes, Statu
 pub async fn observe(
     c: &Caller<'_>,
     r: pb::LeaderRequest,
-    send: &mut SendStream<Bytes>,
+    send: &mut SendStream,
 ) -> Result<(), Status> {
     let prefix = prefix_of(&r.name);
     let end = prefix_end(&prefix);
@@ -187,7 +187,7 @@ pub async fn observe(
 
 /// Write each value the leader proclaims: `Ok(true)` when its key is gone
 /// (look for the successor), `Ok(false)` when the client went away.
-async fn follow(w: &mut RecipeWatch<'_>, send: &mut SendStream<Bytes>) -> Result<bool, Status> {
+async fn follow(w: &mut RecipeWatch<'_>, send: &mut SendStream) -> Result<bool, Status> {
     loop {
         let next = {
             let cancel = Cancel::new(send);

@@ -13,7 +13,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use cairn_wire::etcdpb as pb;
 use cairn_wire::{
     decode_response, rpc, CompareParams, DeleteRangeParams, EventRef, PutParams, RangeParams,
@@ -27,6 +26,7 @@ use super::convert::{header, kvs};
 use super::services::{answer, unexpected};
 use super::session::Caller;
 use crate::limits;
+use crate::server::http2::{SendResponse, SendStream};
 
 /// The TTL of the lease a Lock or Campaign with lease 0 gets, as etcd's
 /// server-side sessions do (`concurrency`'s default session TTL).
@@ -37,15 +37,15 @@ pub trait Resettable {
     fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
-impl Resettable for h2::server::SendResponse<Bytes> {
+impl Resettable for SendResponse {
     fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        h2::server::SendResponse::poll_reset(self, cx).map(|_| ())
+        SendResponse::poll_reset(self, cx).map(|_| ())
     }
 }
 
-impl Resettable for h2::SendStream<Bytes> {
+impl Resettable for SendStream {
     fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        h2::SendStream::poll_reset(self, cx).map(|_| ())
+        SendStream::poll_reset(self, cx).map(|_| ())
     }
 }
 

@@ -7,7 +7,6 @@
 //! hands each frame to whoever waits for its id.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -17,6 +16,8 @@ use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use super::answer_slot;
 use super::codec::Status;
 use crate::limits;
+use crate::server::http2::Fields;
+use crate::server::id_map::IdMap;
 use crate::server::route::{ConnId, Out, Router, ToShard};
 
 /// A frame from the shard, length prefix included, and whether it was a
@@ -40,7 +41,7 @@ pub struct Session {
     router: Rc<Router>,
     conn: ConnId,
     next_id: Cell<u64>,
-    waiting: RefCell<HashMap<u64, Waiter>>,
+    waiting: RefCell<IdMap<u64, Waiter>>,
     /// The connection's in-flight slots: the shard's answers to this
     /// connection always fit its queue.
     slots: glommio::sync::Semaphore,
@@ -55,7 +56,7 @@ impl Session {
             router,
             conn,
             next_id: Cell::new(1),
-            waiting: RefCell::new(HashMap::new()),
+            waiting: RefCell::new(IdMap::default()),
             slots: glommio::sync::Semaphore::new(limits::CONN_INFLIGHT_MAX as u64),
             encoder: RefCell::new(Encoder::new()),
         });
@@ -273,13 +274,11 @@ pub fn with_token(
 
 /// The auth token of a call: etcd's clients send it as the `token`
 /// metadata, its HTTP gateway as `authorization`.
-pub fn token_of(headers: &http::HeaderMap) -> Option<String> {
-    // A name given as `&str` is parsed on every lookup; every call looks.
-    const TOKEN: http::HeaderName = http::HeaderName::from_static("token");
-    let value = headers
-        .get(TOKEN)
-        .or_else(|| headers.get(http::header::AUTHORIZATION))?;
-    value.to_str().ok().map(str::to_owned)
+pub fn token_of(fields: &Fields) -> Option<String> {
+    let value = fields
+        .get_str("token")
+        .or_else(|| fields.get_str("authorization"))?;
+    Some(value.to_owned())
 }
 
 fn closing() -> Status {
@@ -302,12 +301,12 @@ mod tests {
 
     #[test]
     fn token_is_read_from_etcd_metadata_names() {
-        let mut h = http::HeaderMap::new();
+        let mut h = Fields::default();
         assert_eq!(token_of(&h), None);
-        h.insert("authorization", http::HeaderValue::from_static("gw"));
+        h.push(b"authorization", b"gw");
         assert_eq!(token_of(&h).as_deref(), Some("gw"));
         // clientv3's own name wins over the gateway's.
-        h.insert("token", http::HeaderValue::from_static("cli"));
+        h.push(b"token", b"cli");
         assert_eq!(token_of(&h).as_deref(), Some("cli"));
     }
 }

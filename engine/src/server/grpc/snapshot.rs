@@ -22,11 +22,11 @@
 
 use std::rc::Rc;
 
+use crate::server::http2::SendStream;
 use bytes::Bytes;
 use cairn_wire::etcdpb as pb;
 use cairn_wire::{decode_response, ResponseBodyView};
 use glommio::channels::local_channel;
-use h2::SendStream;
 use sha2::{Digest, Sha256};
 
 use super::codec::{frame, Status};
@@ -46,7 +46,7 @@ pub async fn serve(
     session: Rc<Session>,
     token: Option<String>,
     mut reqs: Requests,
-    mut send: SendStream<Bytes>,
+    mut send: SendStream,
 ) -> StreamResult {
     match reqs.next::<pb::SnapshotRequest>().await {
         Ok(Some(_)) => {}
@@ -78,7 +78,7 @@ pub async fn serve(
                 code: 0,
                 message: String::new(),
             };
-            let _ = send.send_trailers(ok.trailers());
+            ok.end(&mut send);
             Ok(())
         }
         Ok(false) => Ok(()),
@@ -91,7 +91,7 @@ pub async fn serve(
 async fn relay(
     session: &Session,
     rx: &local_channel::LocalReceiver<super::session::Delivered>,
-    send: &mut SendStream<Bytes>,
+    send: &mut SendStream,
 ) -> Result<bool, Status> {
     let mut relayed = Relayed::default();
     loop {

@@ -12,17 +12,16 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
+use crate::server::http2::{RecvStream, SendResponse, SendStream};
 use bytes::Bytes;
 use cairn_wire::etcdpb::{self as pb, path};
 use cairn_wire::{decode_response, rpc, EventRef, ResponseBodyView, WatchCreateParams};
 use glommio::channels::local_channel::{self, LocalReceiver};
-use h2::server::SendResponse;
-use h2::{RecvStream, SendStream};
 use prost::Message;
 
+use super::codec::CONTENT_TYPE;
 use super::codec::{frame, MessageReader, Status};
 use super::convert::header;
-use super::grpc_response;
 use super::session::{Delivered, Session};
 use crate::limits;
 
@@ -32,11 +31,11 @@ pub async fn serve(
     session: Rc<Session>,
     p: &str,
     body: RecvStream,
-    mut respond: SendResponse<Bytes>,
+    mut respond: SendResponse,
     message_max: usize,
     token: Option<String>,
 ) {
-    let Ok(send) = respond.send_response(grpc_response(), false) else {
+    let Ok(send) = respond.send_response(&[CONTENT_TYPE], false) else {
         return;
     };
     let reader = Requests {
@@ -50,11 +49,11 @@ pub async fn serve(
         _ => keep_alive(session, token, reader, send).await,
     };
     if let Err((status, mut send)) = result {
-        let _ = send.send_trailers(status.trailers());
+        status.end(&mut send);
     }
 }
 
-pub(super) type StreamResult = Result<(), (Status, SendStream<Bytes>)>;
+pub(super) type StreamResult = Result<(), (Status, SendStream)>;
 
 /// The messages a client sends on a stream.
 pub(super) struct Requests {
@@ -71,7 +70,6 @@ impl Requests {
             }
             match self.body.data().await {
                 Some(Ok(chunk)) => {
-                    let _ = self.body.flow_control().release_capacity(chunk.len());
                     self.reader.feed(chunk);
                 }
                 Some(Err(e)) => {
@@ -84,14 +82,8 @@ impl Requests {
 }
 
 /// Write one message once HTTP/2 has some room for it.
-pub(super) async fn write(send: &mut SendStream<Bytes>, msg: Bytes) -> Result<(), ()> {
-    send.reserve_capacity(msg.len());
-    while send.capacity() == 0 {
-        match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(Ok(_)) => {}
-            _ => return Err(()),
-        }
-    }
+pub(super) async fn write(send: &mut SendStream, msg: Bytes) -> Result<(), ()> {
+    send.room().await.map_err(|_| ())?;
     send.send_data(msg, false).map_err(|_| ())
 }
 
@@ -101,7 +93,7 @@ async fn observe(
     session: Rc<Session>,
     token: Option<String>,
     mut reqs: Requests,
-    mut send: SendStream<Bytes>,
+    mut send: SendStream,
 ) -> StreamResult {
     let r: pb::LeaderRequest = match reqs.next().await {
         Ok(Some(r)) => r,
@@ -121,7 +113,7 @@ async fn observe(
                 code: 0,
                 message: String::new(),
             };
-            let _ = send.send_trailers(ok.trailers());
+            ok.end(&mut send);
             Ok(())
         }
         Err(status) => Err((status, send)),
@@ -132,7 +124,7 @@ async fn keep_alive(
     session: Rc<Session>,
     token: Option<String>,
     mut reqs: Requests,
-    mut send: SendStream<Bytes>,
+    mut send: SendStream,
 ) -> StreamResult {
     loop {
         let r: pb::LeaseKeepAliveRequest = match reqs.next().await {
@@ -174,13 +166,7 @@ async fn keep_alive(
             return Ok(());
         }
     }
-    let _ = send.send_trailers(
-        Status {
-            code: 0,
-            message: String::new(),
-        }
-        .trailers(),
-    );
+    Status::ok().end(&mut send);
     Ok(())
 }
 
@@ -201,7 +187,7 @@ async fn watch(
     session: Rc<Session>,
     token: Option<String>,
     mut reqs: Requests,
-    send: SendStream<Bytes>,
+    send: SendStream,
 ) -> StreamResult {
     let token = token.as_deref();
     let (tx, rx) = local_channel::new_bounded(limits::CONN_OUTBOUND_WITH_PUSHES);
@@ -272,7 +258,7 @@ async fn finish_watch(
     token: Option<&str>,
     state: &RefCell<WatchState>,
     tx: Rc<local_channel::LocalSender<Delivered>>,
-    writer: glommio::Task<Option<SendStream<Bytes>>>,
+    writer: glommio::Task<Option<SendStream>>,
     status: Option<Status>,
 ) -> StreamResult {
     let (ids, live) = {
@@ -295,7 +281,7 @@ async fn finish_watch(
         code: 0,
         message: String::new(),
     });
-    let _ = send.send_trailers(status.trailers());
+    status.end(&mut send);
     Ok(())
 }
 
@@ -305,8 +291,8 @@ async fn watch_writer(
     session: Rc<Session>,
     state: Rc<RefCell<WatchState>>,
     rx: LocalReceiver<Delivered>,
-    mut send: SendStream<Bytes>,
-) -> Option<SendStream<Bytes>> {
+    mut send: SendStream,
+) -> Option<SendStream> {
     let mut alive = true;
     while let Some(d) = rx.recv().await {
         if alive {
