@@ -46,12 +46,21 @@ pub struct Session {
     /// connection always fit its queue.
     slots: glommio::sync::Semaphore,
     encoder: RefCell<Encoder>,
+    /// Requests of this turn's calls, sent to the shard together by the
+    /// sending task (rung by `bell`): one message for every call an
+    /// executor turn started, as a native connection sends one for every
+    /// request one read brought.
+    pending: RefCell<Vec<Bytes>>,
+    bell: LocalSender<()>,
+    /// The connection closed: the sending task ends.
+    closed: Cell<bool>,
 }
 
 impl Session {
     /// Register with the router and start the task that sorts the answers.
     pub fn open(router: Rc<Router>) -> Rc<Session> {
         let (conn, out_rx) = router.register();
+        let (bell, ring) = glommio::channels::local_channel::new_bounded(1);
         let session = Rc::new(Session {
             router,
             conn,
@@ -59,8 +68,12 @@ impl Session {
             waiting: RefCell::new(IdMap::default()),
             slots: glommio::sync::Semaphore::new(limits::CONN_INFLIGHT_MAX as u64),
             encoder: RefCell::new(Encoder::new()),
+            pending: RefCell::new(Vec::new()),
+            bell,
+            closed: Cell::new(false),
         });
         glommio::spawn_local(session.clone().sort_answers(out_rx)).detach();
+        glommio::spawn_local(session.clone().send_pending(ring)).detach();
         session
     }
 
@@ -159,6 +172,9 @@ impl Session {
     /// The connection is gone: unregister and let the shard drop its
     /// watches.
     pub async fn close(&self) {
+        self.closed.set(true);
+        let _ = self.bell.try_send(());
+        self.flush().await;
         self.router.unregister(self.conn);
         let mut closed = ToShard::requests(self.router.executor(), self.conn, Vec::new());
         closed.closed = true;
@@ -169,11 +185,39 @@ impl Session {
     async fn send(&self, frame: Bytes) -> Result<(), Status> {
         // The slot is given back when the answer arrives.
         self.slots.acquire(1).await.map_err(|_| closing())?;
-        let msg = ToShard::requests(self.router.executor(), self.conn, vec![frame]);
-        self.router.send_to_shard(msg).await.map_err(|_| {
-            self.slots.signal(1);
-            closing()
-        })
+        let mut pending = self.pending.borrow_mut();
+        pending.push(frame);
+        if pending.len() == 1 {
+            if let Err(glommio::GlommioError::Closed(_)) = self.bell.try_send(()) {
+                pending.clear();
+                self.slots.signal(1);
+                return Err(closing());
+            }
+        }
+        Ok(())
+    }
+
+    /// The task that sends the pending requests, once per ring of the bell
+    /// (it runs after the calls that rang it, so it takes all of theirs).
+    async fn send_pending(self: Rc<Self>, ring: LocalReceiver<()>) {
+        while ring.recv().await.is_some() && !self.closed.get() {
+            if !self.flush().await {
+                // The shard is gone (the server stops): nobody will answer
+                // the calls waiting.
+                self.waiting.borrow_mut().clear();
+                return;
+            }
+        }
+    }
+
+    /// Send what is pending; false if the shard is gone.
+    async fn flush(&self) -> bool {
+        let frames = std::mem::take(&mut *self.pending.borrow_mut());
+        if frames.is_empty() {
+            return true;
+        }
+        let msg = ToShard::requests(self.router.executor(), self.conn, frames);
+        self.router.send_to_shard(msg).await.is_ok()
     }
 
     async fn sort_answers(self: Rc<Self>, out_rx: LocalReceiver<Out>) {
