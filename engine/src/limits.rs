@@ -590,11 +590,6 @@ pub const HTTP2_HEADER_BLOCK_BYTES_MAX: usize = HTTP2_HEADER_LIST_BYTES_MAX;
 /// (SETTINGS_HEADER_TABLE_SIZE; the protocol's default).
 pub const HTTP2_HEADER_TABLE_BYTES: usize = 4096;
 
-/// Capacity the header decoder's scratch buffers keep between header
-/// blocks: one block of huge Huffman-coded strings must not pin that
-/// memory for the life of the connection; ordinary blocks never reach it.
-pub const HTTP2_HPACK_SCRATCH_BYTES_KEEP_MAX: usize = 16 * 1024;
-
 /// Resets of unanswered streams a gRPC connection may send at once, and
 /// per second after that, before it is closed with ENHANCE_YOUR_CALM:
 /// each such stream cost the server a call it then threw away (the

@@ -92,6 +92,8 @@
 #[cfg(feature = "etcd-proto")]
 pub mod etcdpb;
 pub mod generated;
+#[cfg(feature = "etcd-proto")]
+pub mod hpack;
 pub mod limits;
 
 mod encode;

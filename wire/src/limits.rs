@@ -97,3 +97,8 @@ const _: () = assert!(VERIFY_APPARENT_SIZE_FACTOR >= 2);
 /// a large frame it shrinks back to this, so ten thousand idle connections
 /// cost megabytes, not gigabytes.
 pub const DECODER_RETAINED_BYTES_MAX: usize = 2 * DECODER_GROWTH_BYTES_MAX;
+
+/// Capacity the HPACK decoder's scratch buffers keep between header
+/// blocks: one block of huge Huffman-coded strings must not pin that
+/// memory for the life of the connection; ordinary blocks never reach it.
+pub const HPACK_SCRATCH_BYTES_KEEP_MAX: usize = 16 * 1024;

@@ -24,8 +24,6 @@
 //! bounded by [`GRPC_STREAM_SEND_BUFFER_BYTES_MAX`](crate::limits::GRPC_STREAM_SEND_BUFFER_BYTES_MAX).
 
 mod frame;
-pub(crate) mod hpack;
-mod huffman;
 mod state;
 
 use std::cell::RefCell;
@@ -35,6 +33,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use cairn_wire::hpack;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 pub use frame::Reason;

@@ -11,10 +11,10 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::frame::{self, Head, Reason};
-use super::hpack;
 use super::Fields;
 use crate::limits;
 use crate::server::id_map::IdMap;
+use cairn_wire::hpack;
 
 /// A connection error: the GOAWAY's code and what went wrong.
 #[derive(Debug)]

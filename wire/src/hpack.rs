@@ -1,4 +1,5 @@
-//! HPACK header compression (RFC 7541) for the server side of HTTP/2.
+//! HPACK header compression (RFC 7541) for HTTP/2: the gRPC server's and
+//! the load generator's.
 //!
 //! [`Decoder`] implements the whole of RFC 7541: both tables, every field
 //! representation, Huffman-coded strings and dynamic table size updates.
@@ -24,7 +25,7 @@
 
 use std::collections::VecDeque;
 
-use super::huffman;
+mod huffman;
 
 /// The largest integer accepted. No index or string length in a header block
 /// comes near it; refusing more keeps every sum of lengths far from overflow.
@@ -38,13 +39,13 @@ const INT_CONTINUATION_BYTES_MAX: usize = 5;
 /// dynamic table (RFC 7541 §4.1) and in a header list (RFC 7540 §6.5.2).
 const FIELD_OVERHEAD_BYTES: usize = 32;
 
-use crate::limits::HTTP2_HPACK_SCRATCH_BYTES_KEEP_MAX as SCRATCH_BYTES_KEEP_MAX;
+use crate::limits::HPACK_SCRATCH_BYTES_KEEP_MAX as SCRATCH_BYTES_KEEP_MAX;
 
 /// What can go wrong decoding a header block. Every variant but
 /// [`DecodeError::HeaderListTooLarge`] is a connection error of type
 /// COMPRESSION_ERROR: the decoder's dynamic table can no longer be trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum DecodeError {
+pub enum DecodeError {
     /// The block is malformed: a bad index, an integer that overflows or is
     /// cut short, a string cut short, bad Huffman coding (EOS inside, or
     /// padding longer than seven bits or not all ones), or a table size
@@ -133,7 +134,7 @@ const STATIC_TABLE: [(&[u8], &[u8]); 61] = [
 ];
 
 /// Decodes the header blocks of one connection, in order.
-pub(crate) struct Decoder {
+pub struct Decoder {
     table: DynamicTable,
     /// The SETTINGS_HEADER_TABLE_SIZE we advertise: the most a table size
     /// update may ask for.
@@ -148,7 +149,7 @@ pub(crate) struct Decoder {
 impl Decoder {
     /// A decoder with an empty dynamic table. `max_table_size` is the
     /// SETTINGS_HEADER_TABLE_SIZE we advertise (4096 by default), in bytes.
-    pub(crate) fn new(max_table_size: usize) -> Decoder {
+    pub fn new(max_table_size: usize) -> Decoder {
         Decoder {
             table: DynamicTable::new(max_table_size),
             table_bytes_max: max_table_size,
@@ -166,7 +167,7 @@ impl Decoder {
     /// dynamic table in step, and the result is
     /// [`DecodeError::HeaderListTooLarge`], unless the block is also
     /// malformed: then it is [`DecodeError::Compression`].
-    pub(crate) fn decode(
+    pub fn decode(
         &mut self,
         block: &[u8],
         max_list_size: usize,
@@ -455,13 +456,13 @@ fn write_string(bytes: &[u8], out: &mut Vec<u8>) {
 /// Appends a dynamic table size update to zero. Call it once, at the start
 /// of the server's first header block: the server never indexes a field, and
 /// this lets the client drop its copy of the table.
-pub(crate) fn encode_table_size_zero(out: &mut Vec<u8>) {
+pub fn encode_table_size_zero(out: &mut Vec<u8>) {
     out.push(0x20);
 }
 
 /// Appends a `:status` field: one byte for the codes in the static table
 /// (200, 204, 206, 304, 400, 404, 500), else a literal without indexing.
-pub(crate) fn encode_status(code: u16, out: &mut Vec<u8>) {
+pub fn encode_status(code: u16, out: &mut Vec<u8>) {
     let index = match code {
         200 => 8,
         204 => 9,
@@ -495,7 +496,7 @@ pub(crate) fn encode_status(code: u16, out: &mut Vec<u8>) {
 /// Appends a literal field without indexing, naming it by its static table
 /// index if it has one. Strings are written raw. HTTP/2 needs `name` in
 /// lower case; that is the caller's to ensure.
-pub(crate) fn encode_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
+pub fn encode_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
     match STATIC_TABLE.iter().position(|&(n, _)| n == name) {
         Some(i) => write_int(0, 4, i + 1, out),
         None => {
