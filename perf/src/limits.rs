@@ -173,3 +173,41 @@ pub const RESPONSE_MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 const _: () = assert!(CONNECTION_WINDOW_BYTES >= STREAM_WINDOW_BYTES);
 const _: () = assert!(RESPONSE_MESSAGE_BYTES_MAX <= u32::MAX as usize);
+
+/// Bytes the etcd target's HTTP/2 reader asks the socket for at a time
+/// (`etcd/http2`): the answers of a few hundred small calls, or four
+/// full-size DATA frames, per read.
+pub const HTTP2_READ_BYTES: usize = 64 * 1024;
+
+/// Header block bytes (a HEADERS frame and its CONTINUATION frames) the
+/// etcd target's HTTP/2 reader holds before decoding them, and the size of
+/// the decoded header list it accepts, counted as HTTP/2 counts it (RFC
+/// 9113 §6.5.2). gRPC answers carry a few short fields; a server's longest
+/// `grpc-message` is an error text far below this.
+pub const HTTP2_HEADER_BLOCK_BYTES_MAX: usize = 1024 * 1024;
+
+/// Bytes of frames the etcd target's HTTP/2 client queues on its own
+/// account (PING and SETTINGS acknowledgements, WINDOW_UPDATEs) while
+/// the writer has not taken them. A server that keeps sending PINGs while
+/// never reading would otherwise grow the queue without bound; one that
+/// does is failed as a transport error.
+pub const HTTP2_CONTROL_OUT_BYTES_MAX: usize = 1024 * 1024;
+
+/// Capacity the HTTP/2 writer keeps in its buffer after a write: enough
+/// for the requests of a thousand small calls; a burst of large requests
+/// does not pin its memory for the rest of the run.
+pub const HTTP2_OUT_BYTES_KEEP_MAX: usize = 1024 * 1024;
+
+/// Header blocks the etcd target's HTTP/2 reader remembers with their
+/// decoded fields (`etcd/http2/recent.rs`): a gRPC server sends two per
+/// answer (headers and trailers), and a few more for its failures.
+pub const HTTP2_RECENT_BLOCKS_MAX: usize = 4;
+
+/// Longest header block remembered: the repeated headers of an answer are
+/// a few dozen bytes; a long block is an error's message, not repeated.
+pub const HTTP2_RECENT_BLOCK_BYTES_MAX: usize = 256;
+
+// The reader reads once at least half its buffer is free: a frame cut
+// short (at most a 9-byte header and 16 KiB) always has room to complete.
+const _: () = assert!(HTTP2_READ_BYTES / 2 >= 16_384 + 9);
+const _: () = assert!(HTTP2_RECENT_BLOCK_BYTES_MAX <= HTTP2_HEADER_BLOCK_BYTES_MAX);

@@ -91,6 +91,67 @@ async fn txn_mixed_splits_reads_and_writes_and_writes_its_keys() {
     }
 }
 
+/// cairn's gRPC API through the etcd target's own HTTP/2 client, on one
+/// connection with more clients than the server's 1024 concurrent streams
+/// and more request bytes in flight than its 4 MiB connection window: the
+/// calls wait for streams and window, and every one gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_etcd_target_drives_cairns_grpc_api_past_its_stream_and_window_limits() {
+    let server = start_cairn().await;
+    let url = server.client_url();
+    let put = spec_for(
+        url,
+        &[
+            "--target=etcd",
+            "--conns=1",
+            "--clients=1100",
+            "--total=3000",
+            "--key-space-size=3000",
+            "--sequential-keys",
+            "--val-size=4096",
+            "put",
+        ],
+    );
+    assert_counts_add_up(&run(&put).await.unwrap(), 3000);
+    let pairs = all_pairs(url).await;
+    assert_eq!(pairs.len(), 3000);
+    assert!(pairs.iter().all(|(_, value)| value.len() == 4096));
+
+    let range = spec_for(
+        url,
+        &[
+            "--target=etcd",
+            "--conns=2",
+            "--clients=100",
+            "--total=1000",
+            "--key-space-size=3000",
+            "range",
+            "--consistency=l",
+        ],
+    );
+    let summary = run(&range).await.unwrap();
+    assert_counts_add_up(&summary, 1000);
+    // Every read found the key it asked for.
+    assert_eq!(summary.empty_ranges, 0);
+
+    let before = revision(url).await;
+    let txn = spec_for(
+        url,
+        &[
+            "--target=etcd",
+            "--conns=2",
+            "--clients=20",
+            "--total=200",
+            "--key-space-size=3000",
+            "txn-put",
+            "--txn-ops=4",
+        ],
+    );
+    assert_counts_add_up(&run(&txn).await.unwrap(), 200);
+    // One revision per committed txn.
+    assert_eq!(revision(url).await, before + 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stm_commits_each_txn_once_and_counts_retries() {
     let server = start_cairn().await;

@@ -1,33 +1,31 @@
 //! Opening the HTTP/2 connection that unary calls go over: TCP (with
 //! `TCP_NODELAY`, as gRPC clients set it), TLS when the run asks for it
 //! (ALPN `h2`, the server verified against the given CA, the client
-//! certificate presented when one is given), then the HTTP/2 handshake.
-//! The connection's frame loop runs as one task for the connection's life;
-//! it ends when every handle to the connection is dropped.
+//! certificate presented when one is given), then the HTTP/2 handshake
+//! (`http2::handshake`), which starts the connection's reader and writer
+//! tasks; they end when every handle to the connection is dropped.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::uri::{Authority, Scheme};
 use http::Uri;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::error_chain;
+use super::http2::{self, Connection};
 use crate::access::{Access, TlsFiles};
 use crate::error::PerfError;
-use crate::limits::{CONNECTION_WINDOW_BYTES, DIAL_TIMEOUT_MS, STREAM_WINDOW_BYTES};
+use crate::limits::DIAL_TIMEOUT_MS;
 
-/// Where a connection goes, as the request headers name it.
+/// An open connection and where it goes, as the request headers name it.
 pub(super) struct Dialed {
-    pub send: h2::client::SendRequest<Bytes>,
-    pub scheme: Scheme,
-    pub authority: Authority,
+    pub conn: Connection,
+    /// Whether the connection is TLS (`:scheme https`).
+    pub https: bool,
+    /// `host:port`, as `:authority`.
+    pub authority: String,
 }
 
 /// Connects to `endpoint` (`host:port` or a URL) as `access` says.
@@ -40,7 +38,7 @@ pub(super) async fn dial(endpoint: &str, access: &Access) -> Result<Dialed, Perf
         .endpoint_url(endpoint)
         .parse()
         .map_err(|e: http::uri::InvalidUri| connect_error(e.to_string()))?;
-    let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
         return Err(connect_error("expected host:port".to_string()));
     };
     let Some(port) = authority.port_u16() else {
@@ -61,7 +59,7 @@ pub(super) async fn dial(endpoint: &str, access: &Access) -> Result<Dialed, Perf
     };
     // The bound covers the whole set-up: a server that accepts the TCP
     // connection but never finishes the TLS handshake fails the run too.
-    let send = tokio::time::timeout(
+    let conn = tokio::time::timeout(
         Duration::from_millis(DIAL_TIMEOUT_MS),
         open(host, port, tls),
     )
@@ -69,9 +67,9 @@ pub(super) async fn dial(endpoint: &str, access: &Access) -> Result<Dialed, Perf
     .map_err(|_| connect_error(format!("no connection within {DIAL_TIMEOUT_MS} ms")))?
     .map_err(connect_error)?;
     Ok(Dialed {
-        send,
-        scheme,
-        authority,
+        conn,
+        https: scheme == &http::uri::Scheme::HTTPS,
+        authority: authority.to_string(),
     })
 }
 
@@ -80,7 +78,7 @@ async fn open(
     host: &str,
     port: u16,
     tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
-) -> Result<h2::client::SendRequest<Bytes>, String> {
+) -> Result<Connection, String> {
     let tcp = TcpStream::connect((host, port))
         .await
         .map_err(|e| e.to_string())?;
@@ -89,70 +87,16 @@ async fn open(
     tcp.set_nodelay(true)
         .map_err(|e| format!("set TCP_NODELAY: {e}"))?;
     match tls {
-        None => handshake(Unvectored(tcp)).await,
+        None => http2::handshake(tcp).await,
         Some((config, name)) => {
             let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await
                 .map_err(|e| format!("TLS handshake: {}", error_chain(&e)))?;
-            handshake(Unvectored(tls)).await
+            http2::handshake(tls).await
         }
     }
-    .map_err(|e| format!("HTTP/2 handshake: {}", error_chain(&e)))
-}
-
-/// The HTTP/2 handshake over `io`; spawns the connection's frame loop.
-async fn handshake<T>(io: T) -> Result<h2::client::SendRequest<Bytes>, h2::Error>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (send, connection) = h2::client::Builder::new()
-        .initial_window_size(STREAM_WINDOW_BYTES)
-        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-        .handshake::<T, Bytes>(io)
-        .await?;
-    // The loop's own error (a reset connection, a GOAWAY) also fails every
-    // call in flight, and those are counted by kind; there is nothing more
-    // to do with it here.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(send)
-}
-
-/// A connection that says it has no vectored writes. h2 then copies DATA
-/// frames of up to 1 KiB into its write buffer, so the requests queued on
-/// a connection go out in one write; with vectored writes it sends every
-/// DATA frame of more than 256 bytes (a put of a 256-byte value) in a
-/// write of its own, a system call per request.
-struct Unvectored<T>(T);
-
-impl<T: AsyncRead + Unpin> AsyncRead for Unvectored<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Unvectored<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
+    .map_err(|e| format!("HTTP/2 handshake: {e}"))
 }
 
 /// rustls settings from the files: trust only the given CA, present the

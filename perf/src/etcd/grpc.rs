@@ -1,4 +1,4 @@
-//! Unary gRPC calls sent straight over an HTTP/2 connection.
+//! Unary gRPC calls over the connection's HTTP/2 client (`http2/`).
 //!
 //! A unary call is one HTTP/2 stream: a HEADERS frame (`POST`, the method's
 //! path, `content-type: application/grpc`, `te: trailers`, and the auth
@@ -10,20 +10,20 @@
 //! response HEADERS alone ("trailers-only").
 //!
 //! The load generator sends thousands of these per second from one thread,
-//! so each call costs only what the protocol needs: the request headers
-//! are built once per connection and cloned, the message is encoded into
-//! one buffer, the answer is decoded from the received bytes without
-//! copying them when they arrive in one frame, and there is no channel,
-//! task or timer between the caller and the HTTP/2 connection.
+//! so each call costs only what the protocol needs: the header block is
+//! encoded once per connection but for the method's path, request headers
+//! and message are framed into one buffer before the connection's lock is
+//! taken, and the answer is decoded from the received bytes without
+//! copying them when they arrive in one frame. [`Answer`] reads a stream's
+//! response as it arrives and decides the call's outcome.
 
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, TE};
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Method, Request, StatusCode, Uri, Version};
+use cairn_wire::hpack;
 
 use super::dial::Dialed;
+use super::http2::{Connection, Request};
 use super::op_error;
 use crate::limits::RESPONSE_MESSAGE_BYTES_MAX;
 use crate::target::OpError;
@@ -31,18 +31,26 @@ use crate::target::OpError;
 /// Bytes of gRPC's message prefix: a compression flag and a `u32` length.
 const MESSAGE_PREFIX_BYTES: usize = 5;
 
+/// Bytes the `:path` field takes beside the path (a capacity hint): one
+/// for the name's index, up to three for the path's length.
+const PATH_FIELD_OVERHEAD_BYTES: usize = 4;
+
 /// One HTTP/2 connection for unary calls. Cloning shares the connection.
 #[derive(Clone)]
 pub(super) struct UnaryConn {
-    send: h2::client::SendRequest<Bytes>,
+    conn: Arc<Connection>,
     template: Arc<Template>,
 }
 
-/// What every request on a connection carries.
+/// What every request on a connection carries, HPACK-encoded: the fields
+/// before the method's `:path` and those after it (pseudo-header fields
+/// come first). Every field is a literal the server does not index.
 struct Template {
-    scheme: Scheme,
-    authority: Authority,
-    headers: HeaderMap,
+    authority: String,
+    /// `:method POST`, `:scheme`, `:authority`.
+    pseudo: Vec<u8>,
+    /// `content-type`, `te` and, with a user, `token`.
+    regular: Vec<u8>,
 }
 
 impl std::fmt::Debug for UnaryConn {
@@ -53,19 +61,32 @@ impl std::fmt::Debug for UnaryConn {
     }
 }
 
+/// HPACK's static table entries `:method: POST`, `:scheme: http` and
+/// `:scheme: https` (RFC 7541 Appendix A), as indexed fields.
+const METHOD_POST: u8 = 0x80 | 3;
+const SCHEME_HTTP: u8 = 0x80 | 6;
+const SCHEME_HTTPS: u8 = 0x80 | 7;
+
 impl UnaryConn {
     pub(super) fn new(dialed: Dialed) -> UnaryConn {
-        let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        let scheme = if dialed.https {
+            SCHEME_HTTPS
+        } else {
+            SCHEME_HTTP
+        };
+        let mut pseudo = vec![METHOD_POST, scheme];
+        hpack::encode_field(b":authority", dialed.authority.as_bytes(), &mut pseudo);
+        let mut regular = Vec::new();
+        hpack::encode_field(b"content-type", b"application/grpc", &mut regular);
         // gRPC servers refuse requests from clients that do not say they
         // read trailers.
-        headers.insert(TE, HeaderValue::from_static("trailers"));
+        hpack::encode_field(b"te", b"trailers", &mut regular);
         UnaryConn {
-            send: dialed.send,
+            conn: Arc::new(dialed.conn),
             template: Arc::new(Template {
-                scheme: dialed.scheme,
                 authority: dialed.authority,
-                headers,
+                pseudo,
+                regular,
             }),
         }
     }
@@ -73,16 +94,21 @@ impl UnaryConn {
     /// The same connection, sending `token` as the `token` metadata of
     /// every call, as etcd's Go client sends the token from Authenticate.
     pub(super) fn with_token(&self, token: &str) -> Result<UnaryConn, OpError> {
-        let value = HeaderValue::from_str(token)
-            .map_err(|_| OpError::new("the token is not printable ASCII"))?;
-        let mut headers = self.template.headers.clone();
-        headers.insert(HeaderName::from_static("token"), value);
+        // What an HTTP field value may hold (visible ASCII, space, tab).
+        if !token
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) || b == b'\t')
+        {
+            return Err(OpError::new("the token is not printable ASCII"));
+        }
+        let mut regular = self.template.regular.clone();
+        hpack::encode_field(b"token", token.as_bytes(), &mut regular);
         Ok(UnaryConn {
-            send: self.send.clone(),
+            conn: Arc::clone(&self.conn),
             template: Arc::new(Template {
-                scheme: self.template.scheme.clone(),
                 authority: self.template.authority.clone(),
-                headers,
+                pseudo: self.template.pseudo.clone(),
+                regular,
             }),
         })
     }
@@ -100,84 +126,156 @@ impl UnaryConn {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let body = encode(request);
-        let mut send = self.send.clone().ready().await.map_err(transport)?;
-        let (answer, mut stream) = send
-            .send_request(self.request(path), false)
-            .map_err(transport)?;
-        stream.send_data(body, true).map_err(transport)?;
-        let (head, mut body) = answer.await.map_err(transport)?.into_parts();
-        if head.headers.contains_key(GRPC_STATUS) {
-            // Trailers-only: the status came without an answer.
-            check_status(&head.headers)?;
-            return Err(op_error("grpc: missing response message".to_string()));
-        }
-        if head.status != StatusCode::OK {
-            return Err(op_error(format!(
-                "grpc: HTTP status {}",
-                head.status.as_u16()
-            )));
-        }
-        let mut received = Received::default();
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk.map_err(transport)?;
-            // Hand the bytes back to flow control at once: the answer is
-            // held here, and an unreleased window would stall every other
-            // call on the connection once the server has used it up.
-            body.flow_control()
-                .release_capacity(chunk.len())
-                .map_err(transport)?;
-            received.push(chunk)?;
-        }
-        match body.trailers().await.map_err(transport)? {
-            Some(trailers) => check_status(&trailers)?,
-            None => return Err(op_error("grpc: missing grpc-status".to_string())),
-        }
-        let message = received.into_message()?;
-        Resp::decode(message).map_err(|e| op_error(format!("grpc: decoding the answer: {e}")))
-    }
-
-    fn request(&self, path: &'static str) -> Request<()> {
         let template = &*self.template;
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(template.scheme.clone());
-        parts.authority = Some(template.authority.clone());
-        parts.path_and_query = Some(PathAndQuery::from_static(path));
-        // Scheme and authority were parsed when the connection was opened
-        // and the paths are etcd's method names, so this cannot fail.
-        let uri = Uri::from_parts(parts).expect("a scheme, an authority and a path make a URI");
-        let mut request = Request::new(());
-        *request.method_mut() = Method::POST;
-        *request.version_mut() = Version::HTTP_2;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = template.headers.clone();
-        request
+        let len = request.encoded_len();
+        let block_len =
+            template.pseudo.len() + PATH_FIELD_OVERHEAD_BYTES + path.len() + template.regular.len();
+        let framed = Request::new(
+            block_len + MESSAGE_PREFIX_BYTES + len,
+            |block| {
+                block.extend_from_slice(&template.pseudo);
+                hpack::encode_field(b":path", path.as_bytes(), block);
+                block.extend_from_slice(&template.regular);
+            },
+            |body| encode_message(request, len, body),
+        );
+        let message = self.conn.call(framed).await?;
+        Resp::decode(message).map_err(|e| op_error(format!("grpc: decoding the answer: {e}")))
     }
 }
 
-const GRPC_STATUS: &str = "grpc-status";
-const GRPC_MESSAGE: &str = "grpc-message";
+const GRPC_STATUS: &[u8] = b"grpc-status";
+const GRPC_MESSAGE: &[u8] = b"grpc-message";
 
-/// `message` with gRPC's prefix (uncompressed), in one buffer.
-fn encode<M: prost::Message>(message: &M) -> Bytes {
-    let len = message.encoded_len();
-    let mut buf = BytesMut::with_capacity(MESSAGE_PREFIX_BYTES + len);
-    buf.put_u8(0);
+/// Appends `message` (of `len` bytes encoded) with gRPC's prefix
+/// (uncompressed).
+fn encode_message<M: prost::Message>(message: &M, len: usize, out: &mut Vec<u8>) {
+    out.push(0);
     // etcd refuses requests far smaller than 4 GiB (--max-request-bytes),
     // and the harness bounds keys, values and txn ops below that.
     assert!(len <= u32::MAX as usize, "a request of {len} bytes");
-    buf.put_u32(len as u32);
-    // Cannot fail: the buffer was sized to the encoded length.
+    out.extend_from_slice(&(len as u32).to_be_bytes());
+    // Cannot fail: a Vec grows to hold the message.
     message
-        .encode(&mut buf)
+        .encode(out)
         .expect("the buffer holds the encoded message");
-    buf.freeze()
+}
+
+/// The fields of a response header block (or trailers) that decide a
+/// call's outcome; of a field sent twice, the first counts.
+#[derive(Default, Debug, Clone)]
+pub(super) struct Fields {
+    /// `:status`, when it is a number.
+    status: Option<u16>,
+    /// `grpc-status`; one that is not a number counts as Unknown.
+    grpc_status: Option<i32>,
+    /// `grpc-message`, still percent-encoded.
+    grpc_message: Option<Vec<u8>>,
+}
+
+impl Fields {
+    pub(super) fn clear(&mut self) {
+        *self = Fields::default();
+    }
+
+    /// Notes the field if it is one of those that count.
+    pub(super) fn record(&mut self, name: &[u8], value: &[u8]) {
+        let number = || std::str::from_utf8(value).ok()?.parse::<i32>().ok();
+        match name {
+            b":status" if self.status.is_none() => {
+                self.status = number().and_then(|n| u16::try_from(n).ok());
+            }
+            GRPC_STATUS if self.grpc_status.is_none() => {
+                self.grpc_status = Some(number().unwrap_or(tonic::Code::Unknown as i32));
+            }
+            GRPC_MESSAGE if self.grpc_message.is_none() => {
+                self.grpc_message = Some(value.to_vec());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A stream's response as it arrives, until it decides the call: each
+/// step returns the outcome (the answer's message, without gRPC's prefix,
+/// or why the call failed) once there is one. Every end of the stream
+/// decides it.
+#[derive(Default)]
+pub(super) enum Answer {
+    /// No response headers yet.
+    #[default]
+    Head,
+    /// The headers said 200: the message's bytes so far.
+    Body(Received),
+}
+
+type Outcome = Option<Result<Bytes, OpError>>;
+
+impl Answer {
+    /// A header block: the response headers, then the trailers.
+    pub(super) fn headers(&mut self, fields: &Fields, end_stream: bool) -> Outcome {
+        match self {
+            Answer::Head => {
+                if let (Some(100..=199), false) = (fields.status, end_stream) {
+                    // An informational response; the real one follows.
+                    return None;
+                }
+                if fields.grpc_status.is_some() {
+                    // Trailers-only: the status came without an answer.
+                    return Some(check_status(fields).and_then(|()| Err(missing_message())));
+                }
+                match fields.status {
+                    Some(200) => {}
+                    Some(status) => {
+                        return Some(Err(op_error(format!("grpc: HTTP status {status}"))));
+                    }
+                    None => return Some(Err(transport("response headers without a :status"))),
+                }
+                if end_stream {
+                    return Some(Err(missing_status()));
+                }
+                *self = Answer::Body(Received::default());
+                None
+            }
+            Answer::Body(received) => {
+                if !end_stream {
+                    return Some(Err(transport("trailers that do not end the stream")));
+                }
+                let received = std::mem::take(received);
+                Some(check_status(fields).and_then(|()| received.into_message()))
+            }
+        }
+    }
+
+    /// A DATA frame's content.
+    pub(super) fn data(&mut self, chunk: Bytes, end_stream: bool) -> Outcome {
+        match self {
+            Answer::Head => Some(Err(transport("DATA before the response headers"))),
+            Answer::Body(received) => {
+                if !chunk.is_empty() {
+                    if let Err(error) = received.push(chunk) {
+                        return Some(Err(error));
+                    }
+                }
+                // The answer ended without trailers.
+                end_stream.then(|| Err(missing_status()))
+            }
+        }
+    }
+}
+
+fn missing_message() -> OpError {
+    op_error("grpc: missing response message".to_string())
+}
+
+fn missing_status() -> OpError {
+    op_error("grpc: missing grpc-status".to_string())
 }
 
 /// The answer's bytes as they arrive: one frame's bytes are kept as they
 /// are; more than one are joined.
 #[derive(Default)]
-struct Received {
+pub(super) struct Received {
     first: Option<Bytes>,
     joined: Option<BytesMut>,
     len: usize,
@@ -207,7 +305,7 @@ impl Received {
         let mut body = match (self.first, self.joined) {
             (_, Some(joined)) => joined.freeze(),
             (Some(first), None) => first,
-            (None, None) => return Err(op_error("grpc: missing response message".to_string())),
+            (None, None) => return Err(missing_message()),
         };
         if body.len() < MESSAGE_PREFIX_BYTES {
             return Err(op_error("grpc: truncated message prefix".to_string()));
@@ -242,21 +340,16 @@ fn too_large(len: usize) -> OpError {
 /// The call's outcome from `grpc-status` and `grpc-message`: etcd puts its
 /// error text (`etcdserver: too many requests`) in the message, and that
 /// text is the kind; a failure without a message is counted by its code.
-fn check_status(headers: &HeaderMap) -> Result<(), OpError> {
-    let Some(status) = headers.get(GRPC_STATUS) else {
-        return Err(op_error("grpc: missing grpc-status".to_string()));
-    };
-    let code = std::str::from_utf8(status.as_bytes())
-        .ok()
-        .and_then(|text| text.parse::<i32>().ok());
-    let code = match code {
+fn check_status(fields: &Fields) -> Result<(), OpError> {
+    let code = match fields.grpc_status {
+        None => return Err(missing_status()),
         Some(0) => return Ok(()),
         Some(code) => tonic::Code::from(code),
-        None => tonic::Code::Unknown,
     };
-    let message = headers
-        .get(GRPC_MESSAGE)
-        .map(|value| percent_decode(value.as_bytes()))
+    let message = fields
+        .grpc_message
+        .as_deref()
+        .map(percent_decode)
         .unwrap_or_default();
     if message.is_empty() {
         Err(op_error(format!("grpc: {code:?}")))
@@ -290,21 +383,23 @@ fn percent_decode(text: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn transport(error: h2::Error) -> OpError {
-    op_error(format!("transport: {error}"))
+/// A failure of the connection or of the stream rather than of the call.
+pub(super) fn transport(reason: impl std::fmt::Display) -> OpError {
+    op_error(format!("transport: {reason}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn status(code: &'static str, message: Option<&'static str>) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(GRPC_STATUS, HeaderValue::from_static(code));
+    fn status(code: &str, message: Option<&str>) -> Fields {
+        let mut fields = Fields::default();
+        fields.record(b":status", b"200");
+        fields.record(GRPC_STATUS, code.as_bytes());
         if let Some(message) = message {
-            headers.insert(GRPC_MESSAGE, HeaderValue::from_static(message));
+            fields.record(GRPC_MESSAGE, message.as_bytes());
         }
-        headers
+        fields
     }
 
     #[test]
@@ -319,13 +414,16 @@ mod tests {
             Err(OpError::new("grpc: FailedPrecondition"))
         );
         assert_eq!(
-            check_status(&HeaderMap::new()),
+            check_status(&Fields::default()),
             Err(OpError::new("grpc: missing grpc-status"))
         );
         assert_eq!(
             check_status(&status("x", None)),
             Err(OpError::new("grpc: Unknown"))
         );
+        let mut twice = status("0", None);
+        twice.record(GRPC_STATUS, b"14");
+        assert_eq!(check_status(&twice), Ok(()), "the first grpc-status counts");
     }
 
     #[test]
@@ -340,7 +438,7 @@ mod tests {
     #[test]
     fn an_answer_split_over_frames_is_joined() {
         let message = pb_message();
-        let framed = encode(&message);
+        let framed = framed(&message);
         let mut received = Received::default();
         for piece in framed.chunks(3) {
             received.push(Bytes::copy_from_slice(piece)).unwrap();
@@ -352,7 +450,7 @@ mod tests {
 
     #[test]
     fn malformed_answers_are_errors() {
-        let framed = encode(&pb_message());
+        let framed = framed(&pb_message());
         let one = |bytes: &[u8]| {
             let mut received = Received::default();
             received.push(Bytes::copy_from_slice(bytes)).unwrap();
@@ -367,6 +465,12 @@ mod tests {
             Received::default().into_message(),
             Err(OpError::new("grpc: missing response message"))
         );
+    }
+
+    fn framed<M: prost::Message>(message: &M) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_message(message, message.encoded_len(), &mut out);
+        out
     }
 
     fn pb_message() -> cairn_wire::etcdpb::PutRequest {
