@@ -94,6 +94,8 @@ pub mod etcdpb;
 pub mod generated;
 #[cfg(feature = "etcd-proto")]
 pub mod hpack;
+#[cfg(feature = "etcd-proto")]
+pub mod http2;
 pub mod limits;
 
 mod encode;

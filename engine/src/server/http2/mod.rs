@@ -23,7 +23,7 @@
 //! stalls only itself) and stream data waits in its stream's queue, itself
 //! bounded by [`GRPC_STREAM_SEND_BUFFER_BYTES_MAX`](crate::limits::GRPC_STREAM_SEND_BUFFER_BYTES_MAX).
 
-mod frame;
+use cairn_wire::http2 as frame;
 mod state;
 
 use std::cell::RefCell;

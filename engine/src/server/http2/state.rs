@@ -328,10 +328,10 @@ impl Conn {
             );
         }
         self.recv_window -= len;
-        let Some(pad) = frame::unpad(&head, payload) else {
+        let Some((start, end)) = frame::content(&head, payload) else {
             return fail(Reason::PROTOCOL_ERROR, "DATA padding longer than the frame");
         };
-        let data = &payload[usize::from(head.has(frame::PADDED))..payload.len() - pad];
+        let data = &payload[start..end];
         let Some(s) = self.streams.get_mut(&head.stream) else {
             if head.stream > self.last_stream || head.stream % 2 == 0 {
                 return fail(Reason::PROTOCOL_ERROR, "DATA on an idle stream");
@@ -378,20 +378,13 @@ impl Conn {
         if head.stream == 0 {
             return fail(Reason::PROTOCOL_ERROR, "HEADERS on stream 0");
         }
-        let Some(pad) = frame::unpad(&head, payload) else {
+        let Some((start, end)) = frame::content(&head, payload) else {
             return fail(
                 Reason::PROTOCOL_ERROR,
-                "HEADERS padding longer than the frame",
+                "HEADERS padding or priority longer than the frame",
             );
         };
-        let mut start = usize::from(head.has(frame::PADDED));
-        if head.has(frame::PRIORITY_FLAG) {
-            start += 5;
-        }
-        if start > payload.len() - pad {
-            return fail(Reason::FRAME_SIZE_ERROR, "HEADERS too short for its fields");
-        }
-        let block = &payload[start..payload.len() - pad];
+        let block = &payload[start..end];
         let end_stream = head.has(frame::END_STREAM);
         if head.has(frame::END_HEADERS) {
             return self.on_block(head.stream, end_stream, block, new);
@@ -699,20 +692,7 @@ impl Conn {
 
     /// HEADERS (and CONTINUATION when the block is larger than a frame).
     pub fn put_headers(&mut self, id: u32, block: &[u8], end_stream: bool) {
-        let mut chunks = block.chunks(self.peer_frame_max).peekable();
-        let mut kind = frame::HEADERS;
-        let end = if end_stream { frame::END_STREAM } else { 0 };
-        if chunks.peek().is_none() {
-            frame::put_frame(&mut self.out, kind, end | frame::END_HEADERS, id, &[]);
-        }
-        while let Some(chunk) = chunks.next() {
-            let mut flags = if kind == frame::HEADERS { end } else { 0 };
-            if chunks.peek().is_none() {
-                flags |= frame::END_HEADERS;
-            }
-            frame::put_frame(&mut self.out, kind, flags, id, chunk);
-            kind = frame::CONTINUATION;
-        }
+        frame::put_header_block(&mut self.out, id, block, self.peer_frame_max, end_stream);
     }
 
     /// A response's header block; with `end`, the whole response.

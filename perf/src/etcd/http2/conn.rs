@@ -302,6 +302,7 @@ impl Conn {
                 id,
                 &frames[HEADER_BYTES..request.block_end],
                 self.peer_max_frame,
+                false,
             );
             open.unsent = Some(frames.slice(request.body_start()..));
             self.blocked.push_back(id);

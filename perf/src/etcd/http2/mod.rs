@@ -29,7 +29,7 @@
 //! threads, and no one holds it across an `.await`.
 
 mod conn;
-mod frame;
+use cairn_wire::http2 as frame;
 mod read;
 mod recent;
 #[cfg(test)]
@@ -308,7 +308,7 @@ where
                 continue;
             }
             Writer::Close => {
-                frame::put_goaway(&mut buf, 0, Reason::NO_ERROR);
+                frame::put_goaway(&mut buf, 0, Reason::NO_ERROR, b"");
                 // The connection is being dropped: nothing waits for the
                 // outcome.
                 let _ = io.write_all(&buf).await;

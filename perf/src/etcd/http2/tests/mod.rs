@@ -370,7 +370,7 @@ async fn goaway_fails_the_calls_the_server_did_not_take_and_refuses_new_ones() {
     }
     assert_eq!(streams, [1, 3, 5]);
     let mut out = Vec::new();
-    frame::put_goaway(&mut out, 3, Reason::NO_ERROR);
+    frame::put_goaway(&mut out, 3, Reason::NO_ERROR, b"");
     server.send(&out).await;
     let going_away = OpError::new("transport: the server is going away (NO_ERROR)");
     let refused = puts.pop().unwrap();

@@ -1,6 +1,7 @@
 //! HTTP/2 frames (RFC 9113 §4, §6): the 9-byte frame header, the frame
-//! types, flags, settings and error codes the client reads or writes, and
-//! helpers that append frames to an output buffer.
+//! types, flags, settings and error codes that the gRPC server and the
+//! load generator's client read or write, and helpers that append frames
+//! to an output buffer.
 //!
 //! ```text
 //!   +-----------------------------------------------+
@@ -22,6 +23,7 @@ pub const HEADER_BYTES: usize = 9;
 
 pub const DATA: u8 = 0x0;
 pub const HEADERS: u8 = 0x1;
+pub const PRIORITY: u8 = 0x2;
 pub const RST_STREAM: u8 = 0x3;
 pub const SETTINGS: u8 = 0x4;
 pub const PUSH_PROMISE: u8 = 0x5;
@@ -40,6 +42,7 @@ pub const SETTINGS_ENABLE_PUSH: u16 = 0x2;
 pub const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 pub const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
 pub const SETTINGS_MAX_FRAME_SIZE: u16 = 0x5;
+pub const SETTINGS_MAX_HEADER_LIST_SIZE: u16 = 0x6;
 
 /// Bytes of one setting in a SETTINGS payload: a `u16` id, a `u32` value.
 pub const SETTING_BYTES: usize = 6;
@@ -73,7 +76,12 @@ impl Reason {
     pub const NO_ERROR: Reason = Reason(0x0);
     pub const PROTOCOL_ERROR: Reason = Reason(0x1);
     pub const FLOW_CONTROL_ERROR: Reason = Reason(0x3);
+    pub const STREAM_CLOSED: Reason = Reason(0x5);
+    pub const FRAME_SIZE_ERROR: Reason = Reason(0x6);
+    pub const REFUSED_STREAM: Reason = Reason(0x7);
     pub const CANCEL: Reason = Reason(0x8);
+    pub const COMPRESSION_ERROR: Reason = Reason(0x9);
+    pub const ENHANCE_YOUR_CALM: Reason = Reason(0xb);
 }
 
 impl std::fmt::Display for Reason {
@@ -165,27 +173,35 @@ pub fn put_rst_stream(out: &mut Vec<u8>, stream: u32, reason: Reason) {
     put_frame(out, RST_STREAM, 0, stream, &reason.0.to_be_bytes());
 }
 
-pub fn put_goaway(out: &mut Vec<u8>, last_stream: u32, reason: Reason) {
-    put_head(out, 8, GOAWAY, 0, 0);
+/// GOAWAY, with `debug` (what went wrong, for the peer's logs).
+pub fn put_goaway(out: &mut Vec<u8>, last_stream: u32, reason: Reason, debug: &[u8]) {
+    put_head(out, 8 + debug.len(), GOAWAY, 0, 0);
     out.extend_from_slice(&last_stream.to_be_bytes());
     out.extend_from_slice(&reason.0.to_be_bytes());
+    out.extend_from_slice(debug);
 }
 
-/// Appends a header block as a HEADERS frame and as many CONTINUATION
-/// frames as `max_frame` asks for.
-pub fn put_header_block(out: &mut Vec<u8>, stream: u32, block: &[u8], max_frame: usize) {
+/// Appends a header block as a HEADERS frame (with END_STREAM if
+/// `end_stream`) and as many CONTINUATION frames as `max_frame` asks for.
+pub fn put_header_block(
+    out: &mut Vec<u8>,
+    stream: u32,
+    block: &[u8],
+    max_frame: usize,
+    end_stream: bool,
+) {
     let mut chunks = block.chunks(max_frame).peekable();
     let mut kind = HEADERS;
+    let end = if end_stream { END_STREAM } else { 0 };
     // An empty block is still one HEADERS frame.
     if chunks.peek().is_none() {
-        put_head(out, 0, HEADERS, END_HEADERS, stream);
+        put_head(out, 0, HEADERS, end | END_HEADERS, stream);
     }
     while let Some(chunk) = chunks.next() {
-        let flags = if chunks.peek().is_none() {
-            END_HEADERS
-        } else {
-            0
-        };
+        let mut flags = if kind == HEADERS { end } else { 0 };
+        if chunks.peek().is_none() {
+            flags |= END_HEADERS;
+        }
         put_frame(out, kind, flags, stream, chunk);
         kind = CONTINUATION;
     }
@@ -265,7 +281,7 @@ mod tests {
     fn a_large_header_block_continues_in_continuation_frames() {
         let block: Vec<u8> = (0..10).collect();
         let mut out = Vec::new();
-        put_header_block(&mut out, 3, &block, 4);
+        put_header_block(&mut out, 3, &block, 4, true);
         let heads: Vec<Head> = [0, 13, 26]
             .iter()
             .map(|&at| Head::parse(&out[at..]))
@@ -277,7 +293,7 @@ mod tests {
                 .map(|h| (h.kind, h.flags, h.len))
                 .collect::<Vec<_>>(),
             [
-                (HEADERS, 0, 4),
+                (HEADERS, END_STREAM, 4),
                 (CONTINUATION, 0, 4),
                 (CONTINUATION, END_HEADERS, 2)
             ]
